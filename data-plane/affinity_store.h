@@ -1,0 +1,78 @@
+// AffinityStore: decisions that must agree across engines (persistence by
+// source address) go through one atomic operation, readMissCreate.
+//
+// readMissCreate(key, proposed, ttl, now):
+//   - key present and not expired: returns the stored value and refreshes its
+//     TTL to `ttl` seconds from `now`;
+//   - otherwise stores `proposed` with that TTL and returns it.
+// The whole operation is atomic: when several callers race on one key, all of
+// them get the first value stored. `fallback` is set when the store could not
+// answer (full, or unreachable for a remote store): `proposed` is returned
+// without being stored, and the caller counts it (a counter that should read 0).
+//
+// LocalAffinityStore is the embedded implementation for one engine: a
+// fixed-capacity table (no allocation after construction) split into shards,
+// each under its own mutex; expired entries are reused in place.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+
+#include "shared/net/address.h"
+
+namespace fulcrum {
+
+struct AffinityKey {
+  uint64_t scope = 0;  // which application (a stable id of its name)
+  IpAddress client;
+  bool operator==(const AffinityKey&) const = default;
+};
+
+struct AffinityResult {
+  uint32_t value = 0;
+  bool created = false;   // `proposed` was stored
+  bool fallback = false;  // the store could not answer; `proposed` returned unstored
+};
+
+class AffinityStore {
+ public:
+  virtual ~AffinityStore() = default;
+  virtual AffinityResult readMissCreate(const AffinityKey& key, uint32_t proposed,
+                                        uint32_t ttlSeconds, uint32_t now) = 0;
+};
+
+class LocalAffinityStore final : public AffinityStore {
+ public:
+  static constexpr uint32_t kDefaultCapacity = 1 << 20;
+  explicit LocalAffinityStore(uint32_t capacity = kDefaultCapacity);
+  ~LocalAffinityStore() override;
+
+  AffinityResult readMissCreate(const AffinityKey& key, uint32_t proposed, uint32_t ttlSeconds,
+                                uint32_t now) override;
+
+  // Live (unexpired) entries at `now`; walks the table, for tests and status.
+  uint32_t liveEntries(uint32_t now) const;
+
+ private:
+  struct Entry {
+    AffinityKey key;
+    uint32_t value = 0;
+    uint32_t expiresAt = 0;
+    bool used = false;  // ever written: a probe may stop at a never-used slot
+  };
+  struct Shard {
+    std::mutex mutex;
+    std::unique_ptr<Entry[]> entries;  // guarded by mutex
+  };
+  static constexpr uint32_t kShards = 64;
+  static constexpr uint32_t kMaxProbe = 32;
+
+  uint32_t slotsPerShard_;
+  std::unique_ptr<Shard[]> shards_;
+};
+
+// A stable 64-bit id for a name (FNV-1a), the same in every engine and build.
+uint64_t stableNameId(std::string_view name);
+
+}  // namespace fulcrum

@@ -1,0 +1,70 @@
+// EngineConfig: a configuration turned into what the packet path needs: the
+// application of each (service set, façade address, façade port), each
+// application's server pool and its settings. Built once per configuration
+// and then only read by the packet loops (server pools keep their own lock).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "data-plane/server_pool.h"
+#include "data-plane/tcp_state.h"
+#include "shared/config/config_types.h"
+
+namespace fulcrum {
+
+struct AppRuntime {
+  std::string name;
+  uint16_t index = 0;
+  uint16_t serviceSet = 0;
+  uint32_t facade = 0;  // IPv4, host order
+  uint16_t port = 0;
+  bool persistence = false;
+  uint32_t persistenceTimeout = 0;
+  uint32_t sessionTimeout = 0;
+  bool httpFilter = false;
+  uint64_t affinityScope = 0;           // stable id of the name, shared by every engine
+  std::vector<uint32_t> serverAddress;  // per pool index, IPv4 host order
+  std::vector<uint16_t> serverPort;     // per pool index, resolved
+  std::unique_ptr<ServerPool> pool;
+};
+
+class EngineConfig {
+ public:
+  // `config` must have passed validateConfig(). Fails (nullptr, *error set)
+  // on what the packet path cannot serve: more than 65535 applications,
+  // servers or service sets, or an IPv6 application.
+  static std::unique_ptr<EngineConfig> build(
+      const Config& config, std::string* error,
+      uint32_t maglevTableSize = ServerPool::kDefaultMaglevTableSize);
+
+  // The application serving (service set, façade, port), or nullptr.
+  const AppRuntime* match(uint16_t serviceSet, uint32_t facade, uint16_t port) const {
+    auto it = byFacade_.find(facadeKey(serviceSet, facade, port));
+    return it == byFacade_.end() ? nullptr : apps_[it->second].get();
+  }
+  // Index of a service set by name, or -1.
+  int serviceSetIndex(std::string_view name) const;
+  const AppRuntime* findApp(std::string_view name) const;
+
+  const std::vector<std::unique_ptr<AppRuntime>>& apps() const { return apps_; }
+  AppRuntime& app(uint16_t index) const { return *apps_[index]; }
+  const Config& config() const { return config_; }
+  const TcpTimeouts& timeouts() const { return timeouts_; }
+  void setTimeouts(const TcpTimeouts& t) { timeouts_ = t; }
+
+ private:
+  static uint64_t facadeKey(uint16_t serviceSet, uint32_t facade, uint16_t port) {
+    return (uint64_t{serviceSet} << 48) | (uint64_t{facade} << 16) | port;
+  }
+  Config config_;
+  TcpTimeouts timeouts_;
+  std::vector<std::unique_ptr<AppRuntime>> apps_;
+  std::unordered_map<uint64_t, uint16_t> byFacade_;
+};
+
+}  // namespace fulcrum

@@ -1,0 +1,300 @@
+#include "data-plane/processor.h"
+
+#include "data-plane/tcp_state.h"
+
+namespace fulcrum {
+
+namespace {
+
+FlowKey4 keyOf(const PacketView& v, uint16_t serviceSet, Direction direction) {
+  return {v.srcV4(), v.dstV4(), v.srcPort(), v.dstPort(), serviceSet, direction};
+}
+
+bool isInitialSyn(uint8_t flags) {
+  return (flags & (tcpflag::kSyn | tcpflag::kAck | tcpflag::kRst | tcpflag::kFin)) == tcpflag::kSyn;
+}
+
+// Applies a packet to a session's state word and refreshes its expiry. Runs
+// under the entry's stripe lock; the CAS covers the other direction's loop.
+TcpState advance(Session4& s, uint8_t flags, Direction from, const TcpTimeouts& t,
+                 uint32_t establishedTimeout, uint32_t now) {
+  uint32_t w = s.stateWord.load(std::memory_order_relaxed);
+  uint32_t next;
+  do {
+    next = tcpNextState(w, flags, from);
+  } while (next != w && !s.stateWord.compare_exchange_weak(w, next, std::memory_order_relaxed));
+  TcpState state = state_word::state(next);
+  // Closed sessions keep the deadline set when they closed, so retransmitted
+  // RSTs cannot keep them alive.
+  if (state_word::state(w) != TcpState::kClosed || next != w)
+    s.expiresAt.store(now + tcpStateTimeout(state, t, establishedTimeout),
+                      std::memory_order_relaxed);
+  return state;
+}
+
+}  // namespace
+
+PacketProcessor::PacketProcessor(EngineShared& shared, const EngineConfig& config, LinkType link)
+    : shared_(shared), config_(config), link_(link) {
+  setExpirySlice(0, static_cast<uint32_t>(shared.table.bucketCount()));
+}
+
+void PacketProcessor::setExpirySlice(uint32_t begin, uint32_t end) {
+  sliceBegin_ = begin;
+  sliceEnd_ = end;
+  cursor_ = begin;
+}
+
+uint32_t PacketProcessor::expireStep(uint32_t now, uint32_t budget) {
+  if (sliceEnd_ <= sliceBegin_) return 0;
+  uint32_t end = cursor_ + budget;
+  if (end > sliceEnd_) end = sliceEnd_;
+  uint32_t removed =
+      shared_.table.expire(now, cursor_, end, [this](const SessionInfo& i) { onRemoved(i); });
+  cursor_ = end == sliceEnd_ ? sliceBegin_ : end;
+  counters_.add(Counter::kSessionsExpired, removed);
+  return removed;
+}
+
+uint32_t PacketProcessor::expireAll(uint32_t now) {
+  uint32_t removed = shared_.table.expire(now, sliceBegin_, sliceEnd_,
+                                          [this](const SessionInfo& i) { onRemoved(i); });
+  counters_.add(Counter::kSessionsExpired, removed);
+  return removed;
+}
+
+void PacketProcessor::onRemoved(const SessionInfo& info) {
+  if (info.kind == SessionKind::kFlow) {
+    shared_.flowCount.fetch_sub(1, std::memory_order_relaxed);
+    return;
+  }
+  if (info.app < config_.apps().size()) config_.app(info.app).pool->release(info.serverIndex);
+}
+
+Verdict PacketProcessor::process(uint8_t* frame, size_t length, uint16_t serviceSet,
+                                 Direction direction, uint32_t now) {
+  PacketView v;
+  ParseStatus status = parsePacket(frame, length, link_, v);
+  FlowKey4 key{};
+  uint64_t h = 0;
+  if (status == ParseStatus::kTcpIpv4) {
+    key = keyOf(v, serviceSet, direction);
+    h = shared_.table.hash(key);
+  }
+  return handle(v, status, h, key, now);
+}
+
+void PacketProcessor::processBurst(PacketRef* packets, size_t count, uint32_t now) {
+  PacketView views[kMaxBurst];
+  ParseStatus status[kMaxBurst];
+  FlowKey4 keys[kMaxBurst];
+  uint64_t hashes[kMaxBurst];
+  while (count > 0) {
+    size_t n = count < kMaxBurst ? count : kMaxBurst;
+    for (size_t i = 0; i < n; ++i) {
+      status[i] = parsePacket(packets[i].data, packets[i].length, link_, views[i]);
+      if (status[i] == ParseStatus::kTcpIpv4) {
+        keys[i] = keyOf(views[i], packets[i].serviceSet, packets[i].direction);
+        hashes[i] = shared_.table.hash(keys[i]);
+        shared_.table.prefetch(hashes[i]);
+      }
+    }
+    for (size_t i = 0; i < n; ++i)
+      packets[i].verdict = handle(views[i], status[i], hashes[i], keys[i], now);
+    packets += n;
+    count -= n;
+  }
+}
+
+Verdict PacketProcessor::handle(PacketView& v, ParseStatus status, uint64_t hash,
+                                const FlowKey4& key, uint32_t now) {
+  counters_.add(Counter::kRxPackets);
+  Verdict verdict = Verdict::kForward;
+  switch (status) {
+    case ParseStatus::kTcpIpv4:
+      verdict = key.direction == Direction::kEgress ? egress(v, key, hash, now)
+                                                    : ingress(v, key, hash, now);
+      break;
+    case ParseStatus::kNotIp:
+      counters_.add(Counter::kNonIpPassed);
+      break;
+    case ParseStatus::kNotTcp:
+      counters_.add(Counter::kNonTcpPassed);
+      break;
+    case ParseStatus::kTcpIpv6:
+    case ParseStatus::kIpv6Other:
+      counters_.add(Counter::kIpv6Passed);
+      break;
+    default:
+      verdict = drop(counterFor(status));
+      break;
+  }
+  if (verdict == Verdict::kForward) counters_.add(Counter::kTxPackets);
+  return verdict;
+}
+
+Verdict PacketProcessor::egress(PacketView& v, const FlowKey4& key, uint64_t hash, uint32_t now) {
+  const uint8_t flags = v.tcpFlags();
+  const TcpTimeouts& timeouts = config_.timeouts();
+  bool flow = false, reopen = false;
+  uint32_t server = 0;
+  uint16_t serverPort = 0;
+  bool hit = shared_.table.find(key, hash, now, [&](Session4& s, Direction) {
+    if (s.kind == SessionKind::kFlow) {
+      flow = true;
+      return;
+    }
+    TcpState state = state_word::state(s.stateWord.load(std::memory_order_relaxed));
+    if (isInitialSyn(flags) && tcpSynReopens(state)) {
+      reopen = true;
+      return;
+    }
+    uint32_t established =
+        s.app < config_.apps().size() ? config_.app(s.app).sessionTimeout : timeouts.timeWait;
+    advance(s, flags, Direction::kEgress, timeouts, established, now);
+    server = s.server;
+    serverPort = s.serverPort;
+  });
+  if (hit && flow) {
+    counters_.add(Counter::kFlowPassed);
+    return Verdict::kForward;
+  }
+  if (hit && !reopen) {
+    v.setDstV4(server);
+    v.setDstPort(serverPort);
+    counters_.add(Counter::kEgressNat);
+    return Verdict::kForward;
+  }
+  if (reopen) {
+    // The old connection is over; the SYN starts a new one, with a fresh pick.
+    bool removed = shared_.table.removeIf(
+        key,
+        [](Session4& s) {
+          return tcpSynReopens(state_word::state(s.stateWord.load(std::memory_order_relaxed)));
+        },
+        [this](const SessionInfo& i) { onRemoved(i); });
+    if (removed) counters_.add(Counter::kSessionsReopened);
+  }
+  const AppRuntime* app = config_.match(key.serviceSet, key.dst, key.dstPort);
+  if (!app) return newFlow(key, now);
+  if (!isInitialSyn(flags)) return drop(Counter::kDropNotSyn);
+  return newConnection(v, key, hash, *app, now);
+}
+
+Verdict PacketProcessor::newFlow(const FlowKey4& key, uint32_t now) {
+  counters_.add(Counter::kFlowPassed);
+  // Reserve a flow slot first so that concurrent loops cannot overshoot it.
+  if (shared_.flowCount.fetch_add(1, std::memory_order_relaxed) >= shared_.flowLimit) {
+    shared_.flowCount.fetch_sub(1, std::memory_order_relaxed);
+    counters_.add(Counter::kFlowTableFullPassed);
+    return Verdict::kForward;
+  }
+  SessionInit init;
+  init.client = key.src;
+  init.facade = key.dst;
+  init.clientPort = key.srcPort;
+  init.facadePort = key.dstPort;
+  init.serviceSet = key.serviceSet;
+  init.kind = SessionKind::kFlow;
+  init.createdAt = now;
+  init.expiresAt = now + config_.timeouts().flow;
+  auto result = shared_.table.create(init, now, [this](const SessionInfo& i) { onRemoved(i); });
+  if (result.status == SessionTable::CreateStatus::kCreated) {
+    counters_.add(Counter::kFlowsCreated);
+  } else {
+    shared_.flowCount.fetch_sub(1, std::memory_order_relaxed);
+    if (result.status == SessionTable::CreateStatus::kFull)
+      counters_.add(Counter::kFlowTableFullPassed);
+  }
+  return Verdict::kForward;
+}
+
+Verdict PacketProcessor::newConnection(PacketView& v, const FlowKey4& key, uint64_t hash,
+                                       const AppRuntime& app, uint32_t now) {
+  ServerPool& pool = *app.pool;
+  const SelectionKey selection{IpAddress::v4(key.src), key.srcPort};
+  int32_t picked = pool.acquire(selection);
+  if (picked == ServerPool::kNoServer) return drop(Counter::kDropNoServer);
+  if (app.persistence) {
+    AffinityResult r =
+        shared_.affinity.readMissCreate({app.affinityScope, IpAddress::v4(key.src)},
+                                        static_cast<uint32_t>(picked), app.persistenceTimeout, now);
+    if (r.fallback) counters_.add(Counter::kAffinityFallbacks);
+    if (!r.created && !r.fallback && r.value != static_cast<uint32_t>(picked)) {
+      pool.release(static_cast<uint32_t>(picked));
+      if (r.value < pool.size() && pool.acquireSpecific(r.value)) {
+        picked = static_cast<int32_t>(r.value);
+        counters_.add(Counter::kPersistenceHits);
+      } else {
+        // The persisted server cannot take it now; this connection goes
+        // elsewhere, the mapping stays for when the server is back.
+        picked = pool.acquire(selection);
+        if (picked == ServerPool::kNoServer) return drop(Counter::kDropNoServer);
+        counters_.add(Counter::kPersistenceOverrides);
+      }
+    } else if (!r.created && !r.fallback) {
+      counters_.add(Counter::kPersistenceHits);
+    }
+  }
+  const uint32_t serverIndex = static_cast<uint32_t>(picked);
+  SessionInit init;
+  init.client = key.src;
+  init.facade = key.dst;
+  init.clientPort = key.srcPort;
+  init.facadePort = key.dstPort;
+  init.serviceSet = key.serviceSet;
+  init.server = app.serverAddress[serverIndex];
+  init.serverPort = app.serverPort[serverIndex];
+  init.app = app.index;
+  init.serverIndex = static_cast<uint16_t>(serverIndex);
+  init.kind = SessionKind::kApplication;
+  init.createdAt = now;
+  init.state = TcpState::kSynSent;
+  init.expiresAt = now + config_.timeouts().synSent;
+  auto result = shared_.table.create(init, now, [this](const SessionInfo& i) { onRemoved(i); });
+  switch (result.status) {
+    case SessionTable::CreateStatus::kCreated:
+      counters_.add(Counter::kSessionsCreated);
+      v.setDstV4(init.server);
+      v.setDstPort(init.serverPort);
+      counters_.add(Counter::kEgressNat);
+      return Verdict::kForward;
+    case SessionTable::CreateStatus::kExists:
+      // Another loop made this session between our miss and our create:
+      // give our pick back and follow theirs.
+      pool.release(serverIndex);
+      counters_.add(Counter::kCreateRaces);
+      return egress(v, key, hash, now);
+    case SessionTable::CreateStatus::kIngressConflict:
+      pool.release(serverIndex);
+      return drop(Counter::kDropIngressConflict);
+    case SessionTable::CreateStatus::kFull:
+      pool.release(serverIndex);
+      return drop(Counter::kDropTableFull);
+  }
+  return Verdict::kDrop;
+}
+
+Verdict PacketProcessor::ingress(PacketView& v, const FlowKey4& key, uint64_t hash, uint32_t now) {
+  const uint8_t flags = v.tcpFlags();
+  const TcpTimeouts& timeouts = config_.timeouts();
+  uint32_t facade = 0;
+  uint16_t facadePort = 0;
+  bool hit = shared_.table.find(key, hash, now, [&](Session4& s, Direction) {
+    uint32_t established =
+        s.app < config_.apps().size() ? config_.app(s.app).sessionTimeout : timeouts.timeWait;
+    advance(s, flags, Direction::kIngress, timeouts, established, now);
+    facade = s.facade;
+    facadePort = s.facadePort;
+  });
+  if (!hit) {
+    counters_.add(Counter::kIngressMissPassed);
+    return Verdict::kForward;
+  }
+  v.setSrcV4(facade);
+  v.setSrcPort(facadePort);
+  counters_.add(Counter::kIngressUnnat);
+  return Verdict::kForward;
+}
+
+}  // namespace fulcrum

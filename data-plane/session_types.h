@@ -1,0 +1,119 @@
+// Plain types of the session table (operations live in session_table.h).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace fulcrum {
+
+// egress: toward the cluster (client -> façade); ingress: from the cluster.
+enum class Direction : uint8_t { kEgress = 0, kIngress = 1 };
+
+enum class TcpState : uint8_t {
+  kSynSent = 0,      // client SYN seen
+  kSynReceived = 1,  // server SYN+ACK seen
+  kEstablished = 2,  // handshake done (or data seen)
+  kFinWait = 3,      // one side sent FIN (half closed)
+  kTimeWait = 4,     // both sides sent FIN; kept briefly for the last ACKs
+  kClosed = 5,       // RST seen; kept briefly for packets in flight
+};
+const char* tcpStateName(TcpState s);
+
+enum class SessionKind : uint8_t {
+  kApplication = 0,  // a NATed client connection to an application
+  kFlow = 1,         // a connection that matched no application: passed unchanged
+};
+
+// What a packet carries, as seen on the wire in its direction. An egress key
+// is (client, façade); an ingress key is (server, client).
+struct FlowKey4 {
+  uint32_t src = 0;
+  uint32_t dst = 0;
+  uint16_t srcPort = 0;
+  uint16_t dstPort = 0;
+  uint16_t serviceSet = 0;
+  Direction direction = Direction::kEgress;
+};
+
+// The packed, atomically updated part of a session: TCP state and flags. Two
+// loops may update one session at once (egress on one, ingress on another),
+// each holding a different stripe lock, so this word is changed by CAS.
+namespace state_word {
+inline constexpr uint32_t kStateMask = 0x0f;
+inline constexpr uint32_t kFinFromClient = 0x10;
+inline constexpr uint32_t kFinFromServer = 0x20;
+inline constexpr uint32_t kInUse = 0x80;
+inline TcpState state(uint32_t w) {
+  return static_cast<TcpState>(w & kStateMask);
+}
+inline uint32_t withState(uint32_t w, TcpState s) {
+  return (w & ~kStateMask) | static_cast<uint32_t>(s);
+}
+}  // namespace state_word
+
+// One session: 48 bytes. Both table entries (egress and ingress) are chained
+// through next[], so a session plus its share of the bucket array stays
+// within 64 bytes (see SessionTable::bytesPerSession()).
+//
+// Identity fields are written once at creation, under both stripe locks, and
+// read under either; next[] is guarded by the stripe lock of the bucket the
+// entry is chained in; stateWord and expiresAt are atomics (see above).
+struct Session4 {
+  uint32_t client = 0;
+  uint32_t facade = 0;
+  uint32_t server = 0;
+  uint16_t clientPort = 0;
+  uint16_t facadePort = 0;
+  uint16_t serverPort = 0;
+  uint16_t serviceSet = 0;
+  uint16_t app = 0;           // index into the engine configuration's applications
+  uint16_t serverIndex = 0;   // index into that application's server pool
+  uint32_t next[2] = {0, 0};  // chain links of the egress [0] and ingress [1] entries
+  uint32_t createdAt = 0;
+  std::atomic<uint32_t> expiresAt{0};
+  std::atomic<uint32_t> stateWord{0};
+  SessionKind kind = SessionKind::kApplication;
+  uint8_t reserved[3] = {0, 0, 0};
+
+  FlowKey4 egressKey() const {
+    return {client, facade, clientPort, facadePort, serviceSet, Direction::kEgress};
+  }
+  FlowKey4 ingressKey() const {
+    return {server, client, serverPort, clientPort, serviceSet, Direction::kIngress};
+  }
+};
+static_assert(sizeof(Session4) == 48, "a session record must stay 48 bytes");
+
+// What create() needs to make a session: plain and copyable (Session4 holds
+// atomics and is neither).
+struct SessionInit {
+  uint32_t client = 0, facade = 0, server = 0;
+  uint16_t clientPort = 0, facadePort = 0, serverPort = 0;
+  uint16_t serviceSet = 0, app = 0, serverIndex = 0;
+  SessionKind kind = SessionKind::kApplication;
+  TcpState state = TcpState::kSynSent;
+  uint32_t createdAt = 0;
+  uint32_t expiresAt = 0;
+
+  FlowKey4 egressKey() const {
+    return {client, facade, clientPort, facadePort, serviceSet, Direction::kEgress};
+  }
+  FlowKey4 ingressKey() const {
+    return {server, client, serverPort, clientPort, serviceSet, Direction::kIngress};
+  }
+};
+
+// A copy of a session taken under its lock, for decisions made after the lock
+// is released (and for dumps).
+struct SessionInfo {
+  uint32_t index = 0;
+  uint32_t client = 0, facade = 0, server = 0;
+  uint16_t clientPort = 0, facadePort = 0, serverPort = 0;
+  uint16_t serviceSet = 0, app = 0, serverIndex = 0;
+  SessionKind kind = SessionKind::kApplication;
+  TcpState state = TcpState::kSynSent;
+  uint32_t createdAt = 0;
+  uint32_t expiresAt = 0;
+};
+
+}  // namespace fulcrum

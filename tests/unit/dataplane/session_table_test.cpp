@@ -1,0 +1,192 @@
+#include "data-plane/session_table.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+#include <vector>
+
+namespace fulcrum {
+namespace {
+
+SessionInit makeSession(uint32_t client, uint16_t clientPort, uint32_t server = 0xC6120100,
+                        uint32_t expiresAt = 100) {
+  SessionInit s;
+  s.client = client;
+  s.clientPort = clientPort;
+  s.facade = 0xC612000A;
+  s.facadePort = 80;
+  s.server = server;
+  s.serverPort = 8080;
+  s.serviceSet = 1;
+  s.app = 3;
+  s.serverIndex = 2;
+  s.createdAt = 1;
+  s.expiresAt = expiresAt;
+  return s;
+}
+
+auto noRemoval = [](const SessionInfo&) { FAIL() << "nothing should be removed"; };
+
+bool found(SessionTable& t, const FlowKey4& k, uint32_t now, Session4** out = nullptr) {
+  return t.find(k, t.hash(k), now, [&](Session4& s, Direction) {
+    if (out) *out = &s;
+  });
+}
+
+TEST(SessionTable, BothEntriesReachOneRecord) {
+  SessionTable t(16);
+  SessionInit init = makeSession(0xC6120001, 40000);
+  auto r = t.create(init, 10, noRemoval);
+  ASSERT_EQ(r.status, SessionTable::CreateStatus::kCreated);
+  EXPECT_EQ(t.size(), 1u);
+  Session4* viaEgress = nullptr;
+  Session4* viaIngress = nullptr;
+  ASSERT_TRUE(found(t, init.egressKey(), 10, &viaEgress));
+  ASSERT_TRUE(found(t, init.ingressKey(), 10, &viaIngress));
+  EXPECT_EQ(viaEgress, viaIngress);
+  EXPECT_EQ(viaEgress->app, 3);
+  EXPECT_EQ(viaEgress->serverIndex, 2);
+  // Direction is part of the key: the egress key seen as ingress is a miss.
+  FlowKey4 wrong = init.egressKey();
+  wrong.direction = Direction::kIngress;
+  EXPECT_FALSE(found(t, wrong, 10));
+  FlowKey4 otherSet = init.egressKey();
+  otherSet.serviceSet = 2;
+  EXPECT_FALSE(found(t, otherSet, 10));
+}
+
+TEST(SessionTable, FlowEntriesHaveNoIngressKey) {
+  SessionTable t(16);
+  SessionInit init = makeSession(0xC6120001, 40000);
+  init.kind = SessionKind::kFlow;
+  ASSERT_EQ(t.create(init, 10, noRemoval).status, SessionTable::CreateStatus::kCreated);
+  EXPECT_TRUE(found(t, init.egressKey(), 10));
+  EXPECT_FALSE(found(t, init.ingressKey(), 10));
+}
+
+TEST(SessionTable, DuplicateAndConflictingKeys) {
+  SessionTable t(16);
+  SessionInit a = makeSession(0xC6120001, 40000);
+  ASSERT_EQ(t.create(a, 10, noRemoval).status, SessionTable::CreateStatus::kCreated);
+  EXPECT_EQ(t.create(a, 10, noRemoval).status, SessionTable::CreateStatus::kExists);
+  // Same client endpoint to another façade that maps to the same server
+  // endpoint: the server could not tell the two apart.
+  SessionInit b = makeSession(0xC6120001, 40000);
+  b.facade = 0xC612000B;
+  EXPECT_EQ(t.create(b, 10, noRemoval).status, SessionTable::CreateStatus::kIngressConflict);
+  EXPECT_EQ(t.size(), 1u);
+}
+
+TEST(SessionTable, FullTableFailsAndRecovers) {
+  SessionTable t(4);
+  for (uint16_t i = 0; i < 4; ++i)
+    ASSERT_EQ(t.create(makeSession(0xC6120001, 1000 + i), 10, noRemoval).status,
+              SessionTable::CreateStatus::kCreated);
+  EXPECT_EQ(t.create(makeSession(0xC6120001, 2000), 10, noRemoval).status,
+            SessionTable::CreateStatus::kFull);
+  int removed = 0;
+  EXPECT_EQ(t.expire(100, 0, static_cast<uint32_t>(t.bucketCount()),
+                     [&](const SessionInfo&) { ++removed; }),
+            4u);
+  EXPECT_EQ(removed, 4);
+  EXPECT_EQ(t.size(), 0u);
+  EXPECT_EQ(t.create(makeSession(0xC6120001, 2000), 100, noRemoval).status,
+            SessionTable::CreateStatus::kCreated);
+}
+
+TEST(SessionTable, ExpiryRemovesBothEntriesAtOnce) {
+  SessionTable t(16);
+  SessionInit a = makeSession(0xC6120001, 40000, 0xC6120100, 50);
+  SessionInit b = makeSession(0xC6120002, 40000, 0xC6120100, 500);
+  t.create(a, 10, noRemoval);
+  t.create(b, 10, noRemoval);
+  // An expired session is invisible to lookups even before ageing runs.
+  EXPECT_FALSE(found(t, a.egressKey(), 50));
+  EXPECT_TRUE(found(t, a.egressKey(), 49));
+  std::vector<SessionInfo> gone;
+  EXPECT_EQ(t.expire(60, 0, static_cast<uint32_t>(t.bucketCount()),
+                     [&](const SessionInfo& i) { gone.push_back(i); }),
+            1u);
+  ASSERT_EQ(gone.size(), 1u);
+  EXPECT_EQ(gone[0].client, a.client);
+  EXPECT_EQ(gone[0].serverIndex, 2);
+  EXPECT_FALSE(found(t, a.egressKey(), 0));
+  EXPECT_FALSE(found(t, a.ingressKey(), 0));
+  EXPECT_TRUE(found(t, b.egressKey(), 60));
+  EXPECT_TRUE(found(t, b.ingressKey(), 60));
+  EXPECT_EQ(t.size(), 1u);
+}
+
+TEST(SessionTable, CreateReplacesAnExpiredHolder) {
+  SessionTable t(16);
+  SessionInit a = makeSession(0xC6120001, 40000, 0xC6120100, 50);
+  t.create(a, 10, noRemoval);
+  SessionInit again = makeSession(0xC6120001, 40000, 0xC6120200, 500);
+  std::vector<SessionInfo> gone;
+  auto r = t.create(again, 60, [&](const SessionInfo& i) { gone.push_back(i); });
+  ASSERT_EQ(r.status, SessionTable::CreateStatus::kCreated);
+  ASSERT_EQ(gone.size(), 1u);
+  EXPECT_EQ(gone[0].server, 0xC6120100u);
+  Session4* s = nullptr;
+  ASSERT_TRUE(found(t, again.egressKey(), 60, &s));
+  EXPECT_EQ(s->server, 0xC6120200u);
+  EXPECT_FALSE(found(t, a.ingressKey(), 60));
+  EXPECT_EQ(t.size(), 1u);
+}
+
+TEST(SessionTable, RemoveIfChecksThePredicate) {
+  SessionTable t(16);
+  SessionInit a = makeSession(0xC6120001, 40000);
+  t.create(a, 10, noRemoval);
+  EXPECT_FALSE(t.removeIf(
+      a.egressKey(), [](Session4&) { return false; }, noRemoval));
+  int removed = 0;
+  EXPECT_TRUE(t.removeIf(
+      a.egressKey(), [](Session4&) { return true; }, [&](const SessionInfo&) { ++removed; }));
+  EXPECT_EQ(removed, 1);
+  EXPECT_FALSE(found(t, a.ingressKey(), 10));
+  EXPECT_FALSE(t.removeIf(
+      a.egressKey(), [](Session4&) { return true; }, noRemoval));
+}
+
+TEST(SessionTable, FitsTheMemoryBudget) {
+  SessionTable t(SessionTable::kDefaultCapacity);
+  EXPECT_LE(t.bytesPerSession(), 64.0);
+  EXPECT_EQ(t.capacity(), 1'000'000u);
+}
+
+TEST(SessionTable, ManyLoopsAtOnce) {
+  // Four threads create, look up and age sessions over shared keys; at the
+  // end every record is accounted for and the table is consistent.
+  SessionTable t(4096);
+  std::atomic<uint32_t> created{0}, removed{0};
+  std::vector<std::thread> threads;
+  for (int th = 0; th < 4; ++th) {
+    threads.emplace_back([&, th] {
+      for (uint32_t round = 0; round < 20000; ++round) {
+        uint32_t now = round / 100;
+        uint16_t port = static_cast<uint16_t>((round * 7 + th) % 3000);
+        SessionInit s = makeSession(0xC6120001, port, 0xC6120100, now + 2);
+        auto r = t.create(s, now, [&](const SessionInfo&) { removed.fetch_add(1); });
+        if (r.status == SessionTable::CreateStatus::kCreated) created.fetch_add(1);
+        FlowKey4 k = s.ingressKey();
+        t.find(k, t.hash(k), now, [&](Session4& x, Direction) { x.expiresAt.store(now + 2); });
+        if (round % 64 == static_cast<uint32_t>(th))
+          t.expire(now, 0, static_cast<uint32_t>(t.bucketCount()),
+                   [&](const SessionInfo&) { removed.fetch_add(1); });
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  uint32_t live = 0;
+  t.forEach([&](const SessionInfo&) { ++live; });
+  EXPECT_EQ(live, t.size());
+  EXPECT_EQ(created.load(), removed.load() + live);
+  t.expire(1'000'000, 0, static_cast<uint32_t>(t.bucketCount()),
+           [&](const SessionInfo&) { removed.fetch_add(1); });
+  EXPECT_EQ(t.size(), 0u);
+  EXPECT_EQ(created.load(), removed.load());
+}
+
+}  // namespace
+}  // namespace fulcrum
