@@ -12,8 +12,8 @@
 // - Every method is safe to call from several packet loops at once: the pool
 //   holds one mutex, taken only on the slow path (new session, session end,
 //   health or drain change), never per forwarded packet.
-// - No method allocates after construction, except setUp()/setDraining() for
-//   maglev, which rebuild the lookup table in place (no allocation either).
+// - No method allocates after construction: maglev's setUp()/setDraining()
+//   rebuild its lookup table in storage sized by the constructor.
 //
 // Algorithms:
 // - least-connections: servers are kept in buckets ordered by active count
