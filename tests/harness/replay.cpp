@@ -3,6 +3,7 @@
 #include <pcap/pcap.h>
 
 #include <cstring>
+#include <iomanip>
 #include <memory>
 #include <set>
 #include <sstream>
@@ -337,7 +338,7 @@ std::string toText(const Report& r) {
   uint64_t total = 0;
   for (const auto& [name, n] : r.sessionsByServer) total += n;
   for (const auto& [name, n] : r.sessionsByServer) {
-    o << "  " << name << std::string(name.size() < 14 ? 14 - name.size() : 1, ' ') << n;
+    o << "  " << std::left << std::setw(14) << name << std::right << std::setw(6) << n;
     if (total) o << "  (" << (100 * n + total / 2) / total << "%)";
     o << "\n";
   }

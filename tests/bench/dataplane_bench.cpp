@@ -1,0 +1,119 @@
+// Data-plane benchmarks (BENCHMARKS.md has the figures and the command).
+//   BM_FastPath/N: established sessions, N of them in the table; bursts of 32
+//                  client packets to random sessions, rewritten and checksummed.
+//   BM_SlowPath:   new connections: SYN -> application match -> least-connections
+//                  pick -> session create -> DNAT.
+// One thread: the figures are per core.
+#include <benchmark/benchmark.h>
+
+#include <cstring>
+#include <memory>
+#include <random>
+
+#include "data-plane/processor.h"
+#include "shared/config/config_parser.h"
+#include "tests/common/packet_builder.h"
+
+namespace {
+
+using namespace fulcrum;
+using namespace fulcrum::testing;
+
+constexpr const char* kConfig = R"(
+set service-set web inside-interface in0 outside-interface out0
+set application shop service-set web facade 198.18.0.10 port 80
+set application shop server s1 address 198.18.1.11 port 8080
+set application shop server s2 address 198.18.1.12 port 8080
+set application shop server s3 address 198.18.1.13 port 8080
+set application shop server s4 address 198.18.1.14 port 8080
+)";
+
+struct Engine {
+  explicit Engine(uint32_t capacity) : shared(capacity, store) {
+    std::string error;
+    config = EngineConfig::build(parseConfig(kConfig).config, &error);
+    loop = std::make_unique<PacketProcessor>(shared, *config, LinkType::kRawIp);
+  }
+  LocalAffinityStore store{1024};
+  EngineShared shared;
+  std::unique_ptr<EngineConfig> config;
+  std::unique_ptr<PacketProcessor> loop;
+};
+
+// Client i: address 198.18.128.0/17 + port, so a million clients are distinct.
+TcpPacketSpec clientPacket(uint32_t i, uint8_t flags) {
+  TcpPacketSpec s;
+  s.ethernet = false;
+  s.src = ip4(198, 19, 0, 0) + (i >> 14);
+  s.srcPort = static_cast<uint16_t>(1024 + (i & 0x3fff));
+  s.flags = flags;
+  return s;
+}
+
+void BM_FastPath(benchmark::State& state) {
+  const uint32_t sessions = static_cast<uint32_t>(state.range(0));
+  Engine e(sessions);  // exactly full: the memory figure is the one for this capacity
+  for (uint32_t i = 0; i < sessions; ++i) {
+    auto p = buildTcp(clientPacket(i, tcpflag::kSyn));
+    e.loop->process(p.data(), p.size(), 0, Direction::kEgress, 1);
+  }
+  if (e.shared.table.size() != sessions) state.SkipWithError("table not filled");
+  // 64k packets to random sessions, so lookups miss the cache as they would.
+  constexpr size_t kPackets = 1 << 16;
+  constexpr size_t kLength = 40;
+  std::vector<uint8_t> pristine(kPackets * kLength), work(pristine.size());
+  std::mt19937 rng(7);
+  for (size_t i = 0; i < kPackets; ++i) {
+    auto p = buildTcp(clientPacket(rng() % sessions, tcpflag::kAck));
+    std::memcpy(&pristine[i * kLength], p.data(), kLength);
+  }
+  PacketRef burst[32];
+  size_t next = 0;
+  for (auto _ : state) {
+    // Packets are rewritten in place, so each burst starts from fresh copies.
+    std::memcpy(&work[next * kLength], &pristine[next * kLength], 32 * kLength);
+    for (size_t i = 0; i < 32; ++i)
+      burst[i] = {&work[(next + i) * kLength], kLength, 0, Direction::kEgress};
+    e.loop->processBurst(burst, 32, 2);
+    next = (next + 32) % kPackets;
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * 32);
+  state.counters["bytes_per_session"] = e.shared.table.bytesPerSession();
+  if (e.loop->counters().get(Counter::kEgressNat) < static_cast<uint64_t>(state.iterations()) * 32)
+    state.SkipWithError("fast path missed");
+}
+BENCHMARK(BM_FastPath)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kMicrosecond);
+
+void BM_SlowPath(benchmark::State& state) {
+  constexpr uint32_t kCapacity = 1 << 20;
+  constexpr size_t kLength = 40;
+  // Every SYN built up front (40 MiB), so the loop measures the data plane only.
+  static const std::vector<uint8_t> syns = [] {
+    std::vector<uint8_t> all(size_t{kCapacity} * kLength);
+    for (uint32_t i = 0; i < kCapacity; ++i) {
+      auto p = buildTcp(clientPacket(i, tcpflag::kSyn));
+      std::memcpy(&all[size_t{i} * kLength], p.data(), kLength);
+    }
+    return all;
+  }();
+  auto e = std::make_unique<Engine>(kCapacity);
+  uint8_t p[kLength];
+  uint32_t i = 0;
+  for (auto _ : state) {
+    if (i == kCapacity) {
+      state.PauseTiming();
+      e = std::make_unique<Engine>(kCapacity);
+      i = 0;
+      state.ResumeTiming();
+    }
+    std::memcpy(p, &syns[size_t{i++} * kLength], kLength);
+    benchmark::DoNotOptimize(e->loop->process(p, kLength, 0, Direction::kEgress, 1));
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+  if (e->loop->counters().get(Counter::kSessionsCreated) == 0) state.SkipWithError("no session");
+}
+BENCHMARK(BM_SlowPath)->Unit(benchmark::kNanosecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();
