@@ -2,20 +2,14 @@
 
 #include <string_view>
 
+#include "shared/net/hash.h"
+
 namespace fulcrum {
 
 namespace {
 
 uint64_t hashKey(const AffinityKey& k) {
-  uint64_t h = 0xcbf29ce484222325ULL ^ k.scope;
-  for (uint8_t b : k.client.bytes()) {
-    h ^= b;
-    h *= 0x100000001b3ULL;
-  }
-  h ^= h >> 29;
-  h *= 0xbf58476d1ce4e5b9ULL;
-  h ^= h >> 32;
-  return h;
+  return hash::bytes(k.client.bytes().data(), k.client.bytes().size(), k.scope);
 }
 
 bool live(uint32_t expiresAt, uint32_t now) {
@@ -25,12 +19,7 @@ bool live(uint32_t expiresAt, uint32_t now) {
 }  // namespace
 
 uint64_t stableNameId(std::string_view name) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (char c : name) {
-    h ^= static_cast<uint8_t>(c);
-    h *= 0x100000001b3ULL;
-  }
-  return h;
+  return hash::fnv1a(name);
 }
 
 LocalAffinityStore::LocalAffinityStore(uint32_t capacity)

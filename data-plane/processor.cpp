@@ -10,6 +10,19 @@ FlowKey4 keyOf(const PacketView& v, uint16_t serviceSet, Direction direction) {
   return {v.srcV4(), v.dstV4(), v.srcPort(), v.dstPort(), serviceSet, direction};
 }
 
+// A new entry for the connection whose client packet has egress key `key`.
+SessionInit initFor(const FlowKey4& key, SessionKind kind, uint32_t now) {
+  SessionInit init;
+  init.client = key.src;
+  init.facade = key.dst;
+  init.clientPort = key.srcPort;
+  init.facadePort = key.dstPort;
+  init.serviceSet = key.serviceSet;
+  init.kind = kind;
+  init.createdAt = now;
+  return init;
+}
+
 bool isInitialSyn(uint8_t flags) {
   return (flags & (tcpflag::kSyn | tcpflag::kAck | tcpflag::kRst | tcpflag::kFin)) == tcpflag::kSyn;
 }
@@ -189,14 +202,7 @@ Verdict PacketProcessor::newFlow(const FlowKey4& key, uint32_t now) {
     counters_.add(Counter::kFlowTableFullPassed);
     return Verdict::kForward;
   }
-  SessionInit init;
-  init.client = key.src;
-  init.facade = key.dst;
-  init.clientPort = key.srcPort;
-  init.facadePort = key.dstPort;
-  init.serviceSet = key.serviceSet;
-  init.kind = SessionKind::kFlow;
-  init.createdAt = now;
+  SessionInit init = initFor(key, SessionKind::kFlow, now);
   init.expiresAt = now + config_.timeouts().flow;
   auto result = shared_.table.create(init, now, [this](const SessionInfo& i) { onRemoved(i); });
   if (result.status == SessionTable::CreateStatus::kCreated) {
@@ -237,18 +243,11 @@ Verdict PacketProcessor::newConnection(PacketView& v, const FlowKey4& key, uint6
     }
   }
   const uint32_t serverIndex = static_cast<uint32_t>(picked);
-  SessionInit init;
-  init.client = key.src;
-  init.facade = key.dst;
-  init.clientPort = key.srcPort;
-  init.facadePort = key.dstPort;
-  init.serviceSet = key.serviceSet;
+  SessionInit init = initFor(key, SessionKind::kApplication, now);
   init.server = app.serverAddress[serverIndex];
   init.serverPort = app.serverPort[serverIndex];
   init.app = app.index;
   init.serverIndex = static_cast<uint16_t>(serverIndex);
-  init.kind = SessionKind::kApplication;
-  init.createdAt = now;
   init.state = TcpState::kSynSent;
   init.expiresAt = now + config_.timeouts().synSent;
   auto result = shared_.table.create(init, now, [this](const SessionInfo& i) { onRemoved(i); });

@@ -1,5 +1,7 @@
 #include "data-plane/server_pool.h"
 
+#include "shared/net/hash.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -21,38 +23,14 @@ constexpr uint64_t kRendezvousSeed = 0xa4093822299f31d0ULL;
 constexpr uint64_t kMaglevOffsetSeed = 0x082efa98ec4e6c89ULL;
 constexpr uint64_t kMaglevSkipSeed = 0x452821e638d01377ULL;
 
-// splitmix64's finaliser: a bijection with full avalanche, so XOR-combining
-// inputs before it does not leave visible structure in the output.
-constexpr uint64_t mix64(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
-}
-
-// Words are assembled little-endian by hand so that a big-endian engine hashes
-// the same bytes to the same value.
-uint64_t hashBytes(const uint8_t* data, size_t size, uint64_t seed) {
-  uint64_t h = mix64(seed ^ size);
-  while (size > 0) {
-    const size_t n = std::min<size_t>(size, 8);
-    uint64_t word = 0;
-    for (size_t i = 0; i < n; ++i) word |= uint64_t{data[i]} << (8 * i);
-    h = mix64(h ^ word) + 0x9e3779b97f4a7c15ULL;
-    data += n;
-    size -= n;
-  }
-  return mix64(h);
-}
+using hash::mix64;
 
 uint64_t hashName(const std::string& name, uint64_t seed) {
-  return hashBytes(reinterpret_cast<const uint8_t*>(name.data()), name.size(), seed);
+  return hash::bytes(reinterpret_cast<const uint8_t*>(name.data()), name.size(), seed);
 }
 
 uint64_t hashAddress(const IpAddress& address) {
-  return hashBytes(address.bytes().data(), address.bytes().size(), kAddressSeed);
+  return hash::bytes(address.bytes().data(), address.bytes().size(), kAddressSeed);
 }
 
 uint64_t hashAddressPort(const IpAddress& address, uint16_t port) {
@@ -60,7 +38,7 @@ uint64_t hashAddressPort(const IpAddress& address, uint16_t port) {
   std::copy(address.bytes().begin(), address.bytes().end(), buf);
   buf[16] = static_cast<uint8_t>(port >> 8);
   buf[17] = static_cast<uint8_t>(port);
-  return hashBytes(buf, sizeof(buf), kMaglevKeySeed);
+  return hash::bytes(buf, sizeof(buf), kMaglevKeySeed);
 }
 
 bool isPrime(uint32_t n) {

@@ -3,21 +3,11 @@
 #include <bit>
 #include <thread>
 
+#include "shared/net/hash.h"
+
 namespace fulcrum {
 
-namespace {
-
-uint64_t mix(uint64_t x) {
-  // splitmix64 finalizer: cheap, and every input bit reaches every output bit.
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
-}
-
-}  // namespace
+using hash::mix64;
 
 const char* tcpStateName(TcpState s) {
   switch (s) {
@@ -73,7 +63,7 @@ uint64_t SessionTable::hash(const FlowKey4& k) const {
   uint64_t a = (uint64_t{k.src} << 32) | k.dst;
   uint64_t b = (uint64_t{k.srcPort} << 48) | (uint64_t{k.dstPort} << 32) |
                (uint64_t{k.serviceSet} << 8) | static_cast<uint64_t>(k.direction);
-  return mix(mix(a ^ seed_) ^ b);
+  return mix64(mix64(a ^ seed_) ^ b);
 }
 
 void SessionTable::prefetch(uint64_t h) const {
@@ -114,16 +104,8 @@ void SessionTable::unlink(uint32_t bucket, uint32_t entry) {
 
 SessionInfo SessionTable::infoOf(uint32_t index, const Session4& s) {
   SessionInfo i;
+  static_cast<SessionIdentity&>(i) = s;
   i.index = index;
-  i.client = s.client;
-  i.facade = s.facade;
-  i.server = s.server;
-  i.clientPort = s.clientPort;
-  i.facadePort = s.facadePort;
-  i.serverPort = s.serverPort;
-  i.serviceSet = s.serviceSet;
-  i.app = s.app;
-  i.serverIndex = s.serverIndex;
   i.kind = s.kind;
   i.state = state_word::state(s.stateWord.load(std::memory_order_relaxed));
   i.createdAt = s.createdAt;

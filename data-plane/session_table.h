@@ -190,15 +190,7 @@ SessionTable::CreateResult SessionTable::create(const SessionInit& init, uint32_
         uint32_t idx = allocate();
         if (idx == kEmpty) return {CreateStatus::kFull, 0};
         Session4& s = sessions_[idx];
-        s.client = init.client;
-        s.facade = init.facade;
-        s.server = init.server;
-        s.clientPort = init.clientPort;
-        s.facadePort = init.facadePort;
-        s.serverPort = init.serverPort;
-        s.serviceSet = init.serviceSet;
-        s.app = init.app;
-        s.serverIndex = init.serverIndex;
+        static_cast<SessionIdentity&>(s) = init;
         s.kind = init.kind;
         s.createdAt = init.createdAt;
         s.expiresAt.store(init.expiresAt, std::memory_order_relaxed);

@@ -51,14 +51,10 @@ inline uint32_t withState(uint32_t w, TcpState s) {
 }
 }  // namespace state_word
 
-// One session: 48 bytes. Both table entries (egress and ingress) are chained
-// through next[], so a session plus its share of the bucket array stays
-// within 64 bytes (see SessionTable::bytesPerSession()).
-//
-// Identity fields are written once at creation, under both stripe locks, and
-// read under either; next[] is guarded by the stripe lock of the bucket the
-// entry is chained in; stateWord and expiresAt are atomics (see above).
-struct Session4 {
+// Who a session connects: written once at creation and then only read.
+// Session4, SessionInit and SessionInfo all carry it, so one definition of
+// the two keys serves the table, the packet path and the dumps.
+struct SessionIdentity {
   uint32_t client = 0;
   uint32_t facade = 0;
   uint32_t server = 0;
@@ -66,50 +62,47 @@ struct Session4 {
   uint16_t facadePort = 0;
   uint16_t serverPort = 0;
   uint16_t serviceSet = 0;
-  uint16_t app = 0;           // index into the engine configuration's applications
-  uint16_t serverIndex = 0;   // index into that application's server pool
+  uint16_t app = 0;          // index into the engine configuration's applications
+  uint16_t serverIndex = 0;  // index into that application's server pool
+
+  FlowKey4 egressKey() const {
+    return {client, facade, clientPort, facadePort, serviceSet, Direction::kEgress};
+  }
+  FlowKey4 ingressKey() const {
+    return {server, client, serverPort, clientPort, serviceSet, Direction::kIngress};
+  }
+};
+
+// One session: 48 bytes. Both table entries (egress and ingress) are chained
+// through next[], so a session plus its share of the bucket array stays
+// within 64 bytes (see SessionTable::bytesPerSession()).
+//
+// Identity fields are written once at creation, under both stripe locks, and
+// read under either; next[] is guarded by the stripe lock of the bucket the
+// entry is chained in; stateWord and expiresAt are atomics (see above).
+struct Session4 : SessionIdentity {
   uint32_t next[2] = {0, 0};  // chain links of the egress [0] and ingress [1] entries
   uint32_t createdAt = 0;
   std::atomic<uint32_t> expiresAt{0};
   std::atomic<uint32_t> stateWord{0};
   SessionKind kind = SessionKind::kApplication;
   uint8_t reserved[3] = {0, 0, 0};
-
-  FlowKey4 egressKey() const {
-    return {client, facade, clientPort, facadePort, serviceSet, Direction::kEgress};
-  }
-  FlowKey4 ingressKey() const {
-    return {server, client, serverPort, clientPort, serviceSet, Direction::kIngress};
-  }
 };
 static_assert(sizeof(Session4) == 48, "a session record must stay 48 bytes");
 
 // What create() needs to make a session: plain and copyable (Session4 holds
 // atomics and is neither).
-struct SessionInit {
-  uint32_t client = 0, facade = 0, server = 0;
-  uint16_t clientPort = 0, facadePort = 0, serverPort = 0;
-  uint16_t serviceSet = 0, app = 0, serverIndex = 0;
+struct SessionInit : SessionIdentity {
   SessionKind kind = SessionKind::kApplication;
   TcpState state = TcpState::kSynSent;
   uint32_t createdAt = 0;
   uint32_t expiresAt = 0;
-
-  FlowKey4 egressKey() const {
-    return {client, facade, clientPort, facadePort, serviceSet, Direction::kEgress};
-  }
-  FlowKey4 ingressKey() const {
-    return {server, client, serverPort, clientPort, serviceSet, Direction::kIngress};
-  }
 };
 
 // A copy of a session taken under its lock, for decisions made after the lock
 // is released (and for dumps).
-struct SessionInfo {
+struct SessionInfo : SessionIdentity {
   uint32_t index = 0;
-  uint32_t client = 0, facade = 0, server = 0;
-  uint16_t clientPort = 0, facadePort = 0, serverPort = 0;
-  uint16_t serviceSet = 0, app = 0, serverIndex = 0;
   SessionKind kind = SessionKind::kApplication;
   TcpState state = TcpState::kSynSent;
   uint32_t createdAt = 0;
