@@ -34,14 +34,22 @@ std::unique_ptr<EngineConfig> EngineConfig::build(const Config& config, std::str
     std::vector<PoolServer> servers;
     for (const ServerConfig& s : a.servers) {
       if (!s.address.isV4()) return fail("server " + s.name + ": IPv6 is not supported yet");
+      const auto index = static_cast<uint16_t>(servers.size());
       servers.push_back({s.name, s.address, a.serverPort(s), s.weight, s.maxConnections});
       app->serverAddress.push_back(s.address.v4HostOrder());
       app->serverPort.push_back(a.serverPort(s));
+      const auto id = static_cast<uint32_t>(stableNameId(s.name));
+      app->serverStableId.push_back(id);
+      if (!app->serverByStableId.emplace(id, index).second)
+        return fail("application " + a.name + ": server names " + s.name +
+                    " and another hash alike for persistence; rename one");
+      app->serverByName.emplace(s.name, index);
     }
     app->pool = std::make_unique<ServerPool>(a.algorithm, std::move(servers), maglevTableSize);
     uint64_t key = facadeKey(app->serviceSet, app->facade, app->port);
     if (!ec->byFacade_.emplace(key, app->index).second)
       return fail("application " + a.name + ": facade already used in its service set");
+    ec->appByName_.emplace(app->name, app->index);
     ec->apps_.push_back(std::move(app));
   }
   return ec;
@@ -51,12 +59,6 @@ int EngineConfig::serviceSetIndex(std::string_view name) const {
   for (size_t i = 0; i < config_.serviceSets.size(); ++i)
     if (config_.serviceSets[i].name == name) return static_cast<int>(i);
   return -1;
-}
-
-const AppRuntime* EngineConfig::findApp(std::string_view name) const {
-  for (const auto& a : apps_)
-    if (a->name == name) return a.get();
-  return nullptr;
 }
 
 }  // namespace fulcrum

@@ -30,7 +30,19 @@ struct AppRuntime {
   uint64_t affinityScope = 0;           // stable id of the name, shared by every engine
   std::vector<uint32_t> serverAddress;  // per pool index, IPv4 host order
   std::vector<uint16_t> serverPort;     // per pool index, resolved
+  // Persistence stores a server's stable id (its name's hash), not its index,
+  // so a mapping survives configuration changes and means the same server on
+  // every engine.
+  std::vector<uint32_t> serverStableId;
+  std::unordered_map<uint32_t, uint16_t> serverByStableId;
+  std::unordered_map<std::string, uint16_t> serverByName;
   std::unique_ptr<ServerPool> pool;
+
+  // Pool index of a server by name, or -1.
+  int serverIndex(const std::string& serverName) const {
+    auto it = serverByName.find(serverName);
+    return it == serverByName.end() ? -1 : it->second;
+  }
 };
 
 class EngineConfig {
@@ -49,7 +61,12 @@ class EngineConfig {
   }
   // Index of a service set by name, or -1.
   int serviceSetIndex(std::string_view name) const;
-  const AppRuntime* findApp(std::string_view name) const;
+  const AppRuntime* findApp(const std::string& name) const {
+    auto it = appByName_.find(name);
+    return it == appByName_.end() ? nullptr : apps_[it->second].get();
+  }
+  // Set by EngineShared::publish(); recorded in every session made under it.
+  uint16_t epoch() const { return epoch_; }
 
   const std::vector<std::unique_ptr<AppRuntime>>& apps() const { return apps_; }
   AppRuntime& app(uint16_t index) const { return *apps_[index]; }
@@ -61,8 +78,11 @@ class EngineConfig {
   static uint64_t facadeKey(uint16_t serviceSet, uint32_t facade, uint16_t port) {
     return (uint64_t{serviceSet} << 48) | (uint64_t{facade} << 16) | port;
   }
+  friend class EngineShared;
   Config config_;
   TcpTimeouts timeouts_;
+  uint16_t epoch_ = 0;
+  std::unordered_map<std::string, uint16_t> appByName_;
   std::vector<std::unique_ptr<AppRuntime>> apps_;
   std::unordered_map<uint64_t, uint16_t> byFacade_;
 };

@@ -47,9 +47,20 @@ TcpState advance(Session4& s, uint8_t flags, Direction from, const TcpTimeouts& 
 
 }  // namespace
 
-PacketProcessor::PacketProcessor(EngineShared& shared, const EngineConfig& config, LinkType link)
-    : shared_(shared), config_(config), link_(link) {
+PacketProcessor::PacketProcessor(EngineShared& shared, LinkType link)
+    : shared_(shared), link_(link) {
   setExpirySlice(0, static_cast<uint32_t>(shared.table.bucketCount()));
+  shared_.registerLoop(&seenSeq_);
+}
+
+PacketProcessor::~PacketProcessor() {
+  shared_.unregisterLoop(&seenSeq_);
+}
+
+uint32_t PacketProcessor::establishedTimeout(const Session4& s) const {
+  // The session's own configuration: it may predate the current one.
+  const EngineConfig* made = shared_.byEpoch(s.epoch);
+  return made && s.app < made->apps().size() ? made->app(s.app).sessionTimeout : timeouts_.timeWait;
 }
 
 void PacketProcessor::setExpirySlice(uint32_t begin, uint32_t end) {
@@ -79,13 +90,31 @@ uint32_t PacketProcessor::expireAll(uint32_t now) {
 void PacketProcessor::onRemoved(const SessionInfo& info) {
   if (info.kind == SessionKind::kFlow) {
     shared_.flowCount.fetch_sub(1, std::memory_order_relaxed);
+    shared_.sessionEnded(info.epoch);
     return;
   }
-  if (info.app < config_.apps().size()) config_.app(info.app).pool->release(info.serverIndex);
+  {
+    // Counts live in the current configuration's pools (publish() carried
+    // them over), so the server is found there, by name when the session
+    // comes from an earlier configuration.
+    std::shared_lock slow(shared_.slowPathLock);
+    const EngineConfig* cur = shared_.current();
+    const EngineConfig* made = shared_.byEpoch(info.epoch);
+    if (cur && made && info.app < made->apps().size()) {
+      if (cur == made) {
+        cur->app(info.app).pool->release(info.serverIndex);
+      } else if (const AppRuntime* app = cur->findApp(made->app(info.app).name)) {
+        int index = app->serverIndex(made->app(info.app).pool->server(info.serverIndex).name);
+        if (index >= 0) app->pool->release(static_cast<uint32_t>(index));
+      }
+    }
+  }
+  shared_.sessionEnded(info.epoch);
 }
 
 Verdict PacketProcessor::process(uint8_t* frame, size_t length, uint16_t serviceSet,
                                  Direction direction, uint32_t now) {
+  cfg_ = shared_.beginBurst(seenSeq_);
   PacketView v;
   ParseStatus status = parsePacket(frame, length, link_, v);
   FlowKey4 key{};
@@ -102,6 +131,7 @@ void PacketProcessor::processBurst(PacketRef* packets, size_t count, uint32_t no
   ParseStatus status[kMaxBurst];
   FlowKey4 keys[kMaxBurst];
   uint64_t hashes[kMaxBurst];
+  cfg_ = shared_.beginBurst(seenSeq_);
   while (count > 0) {
     size_t n = count < kMaxBurst ? count : kMaxBurst;
     for (size_t i = 0; i < n; ++i) {
@@ -148,7 +178,7 @@ Verdict PacketProcessor::handle(PacketView& v, ParseStatus status, uint64_t hash
 
 Verdict PacketProcessor::egress(PacketView& v, const FlowKey4& key, uint64_t hash, uint32_t now) {
   const uint8_t flags = v.tcpFlags();
-  const TcpTimeouts& timeouts = config_.timeouts();
+  const TcpTimeouts& timeouts = cfg_ ? cfg_->timeouts() : timeouts_;
   bool flow = false, reopen = false;
   uint32_t server = 0;
   uint16_t serverPort = 0;
@@ -162,9 +192,7 @@ Verdict PacketProcessor::egress(PacketView& v, const FlowKey4& key, uint64_t has
       reopen = true;
       return;
     }
-    uint32_t established =
-        s.app < config_.apps().size() ? config_.app(s.app).sessionTimeout : timeouts.timeWait;
-    advance(s, flags, Direction::kEgress, timeouts, established, now);
+    advance(s, flags, Direction::kEgress, timeouts, establishedTimeout(s), now);
     server = s.server;
     serverPort = s.serverPort;
   });
@@ -188,10 +216,10 @@ Verdict PacketProcessor::egress(PacketView& v, const FlowKey4& key, uint64_t has
         [this](const SessionInfo& i) { onRemoved(i); });
     if (removed) counters_.add(Counter::kSessionsReopened);
   }
-  const AppRuntime* app = config_.match(key.serviceSet, key.dst, key.dstPort);
+  const AppRuntime* app = cfg_ ? cfg_->match(key.serviceSet, key.dst, key.dstPort) : nullptr;
   if (!app) return newFlow(key, now);
   if (!isInitialSyn(flags)) return drop(Counter::kDropNotSyn);
-  return newConnection(v, key, hash, *app, now);
+  return newConnection(v, key, hash, now);
 }
 
 Verdict PacketProcessor::newFlow(const FlowKey4& key, uint32_t now) {
@@ -203,11 +231,14 @@ Verdict PacketProcessor::newFlow(const FlowKey4& key, uint32_t now) {
     return Verdict::kForward;
   }
   SessionInit init = initFor(key, SessionKind::kFlow, now);
-  init.expiresAt = now + config_.timeouts().flow;
+  init.expiresAt = now + (cfg_ ? cfg_->timeouts() : timeouts_).flow;
+  init.epoch = cfg_ ? cfg_->epoch() : 0;
+  shared_.sessionCreated(init.epoch);  // before the entry can be seen, and ended
   auto result = shared_.table.create(init, now, [this](const SessionInfo& i) { onRemoved(i); });
   if (result.status == SessionTable::CreateStatus::kCreated) {
     counters_.add(Counter::kFlowsCreated);
   } else {
+    shared_.sessionEnded(init.epoch);
     shared_.flowCount.fetch_sub(1, std::memory_order_relaxed);
     if (result.status == SessionTable::CreateStatus::kFull)
       counters_.add(Counter::kFlowTableFullPassed);
@@ -216,20 +247,31 @@ Verdict PacketProcessor::newFlow(const FlowKey4& key, uint32_t now) {
 }
 
 Verdict PacketProcessor::newConnection(PacketView& v, const FlowKey4& key, uint64_t hash,
-                                       const AppRuntime& app, uint32_t now) {
+                                       uint32_t now) {
+  // Under the slow-path lock the configuration cannot change: the session is
+  // made in the current one, whose pools hold every server's count.
+  std::shared_lock slow(shared_.slowPathLock);
+  const EngineConfig* cur = shared_.current();
+  const AppRuntime* matched = cur->match(key.serviceSet, key.dst, key.dstPort);
+  if (!matched) {
+    slow.unlock();
+    return newFlow(key, now);  // the application went away in a swap just now
+  }
+  const AppRuntime& app = *matched;
   ServerPool& pool = *app.pool;
   const SelectionKey selection{IpAddress::v4(key.src), key.srcPort};
   int32_t picked = pool.acquire(selection);
   if (picked == ServerPool::kNoServer) return drop(Counter::kDropNoServer);
   if (app.persistence) {
-    AffinityResult r =
-        shared_.affinity.readMissCreate({app.affinityScope, IpAddress::v4(key.src)},
-                                        static_cast<uint32_t>(picked), app.persistenceTimeout, now);
+    const uint32_t proposed = app.serverStableId[static_cast<uint32_t>(picked)];
+    AffinityResult r = shared_.affinity.readMissCreate({app.affinityScope, IpAddress::v4(key.src)},
+                                                       proposed, app.persistenceTimeout, now);
     if (r.fallback) counters_.add(Counter::kAffinityFallbacks);
-    if (!r.created && !r.fallback && r.value != static_cast<uint32_t>(picked)) {
+    if (!r.created && !r.fallback && r.value != proposed) {
       pool.release(static_cast<uint32_t>(picked));
-      if (r.value < pool.size() && pool.acquireSpecific(r.value)) {
-        picked = static_cast<int32_t>(r.value);
+      auto stored = app.serverByStableId.find(r.value);
+      if (stored != app.serverByStableId.end() && pool.acquireSpecific(stored->second)) {
+        picked = static_cast<int32_t>(stored->second);
         counters_.add(Counter::kPersistenceHits);
       } else {
         // The persisted server cannot take it now; this connection goes
@@ -249,8 +291,25 @@ Verdict PacketProcessor::newConnection(PacketView& v, const FlowKey4& key, uint6
   init.app = app.index;
   init.serverIndex = static_cast<uint16_t>(serverIndex);
   init.state = TcpState::kSynSent;
-  init.expiresAt = now + config_.timeouts().synSent;
-  auto result = shared_.table.create(init, now, [this](const SessionInfo& i) { onRemoved(i); });
+  init.expiresAt = now + cur->timeouts().synSent;
+  init.epoch = cur->epoch();
+  // An expired holder that create() removes is released after the slow-path
+  // lock is dropped: onRemoved() takes it too, and a shared_mutex may not be
+  // locked twice by one thread (a waiting publish() would deadlock it).
+  SessionInfo evicted[4];
+  size_t evictedCount = 0;
+  shared_.sessionCreated(init.epoch);  // before the session can be seen, and ended
+  auto result = shared_.table.create(init, now, [&](const SessionInfo& i) {
+    if (evictedCount < std::size(evicted)) evicted[evictedCount++] = i;
+  });
+  // Counts change only under the lock, so publish() carries them exactly.
+  if (result.status != SessionTable::CreateStatus::kCreated) {
+    shared_.sessionEnded(init.epoch);
+    pool.release(serverIndex);
+  }
+  slow.unlock();
+  for (size_t i = 0; i < evictedCount; ++i) onRemoved(evicted[i]);
+
   switch (result.status) {
     case SessionTable::CreateStatus::kCreated:
       counters_.add(Counter::kSessionsCreated);
@@ -260,15 +319,12 @@ Verdict PacketProcessor::newConnection(PacketView& v, const FlowKey4& key, uint6
       return Verdict::kForward;
     case SessionTable::CreateStatus::kExists:
       // Another loop made this session between our miss and our create:
-      // give our pick back and follow theirs.
-      pool.release(serverIndex);
+      // follow theirs (our pick was given back above).
       counters_.add(Counter::kCreateRaces);
       return egress(v, key, hash, now);
     case SessionTable::CreateStatus::kIngressConflict:
-      pool.release(serverIndex);
       return drop(Counter::kDropIngressConflict);
     case SessionTable::CreateStatus::kFull:
-      pool.release(serverIndex);
       return drop(Counter::kDropTableFull);
   }
   return Verdict::kDrop;
@@ -276,13 +332,11 @@ Verdict PacketProcessor::newConnection(PacketView& v, const FlowKey4& key, uint6
 
 Verdict PacketProcessor::ingress(PacketView& v, const FlowKey4& key, uint64_t hash, uint32_t now) {
   const uint8_t flags = v.tcpFlags();
-  const TcpTimeouts& timeouts = config_.timeouts();
+  const TcpTimeouts& timeouts = cfg_ ? cfg_->timeouts() : timeouts_;
   uint32_t facade = 0;
   uint16_t facadePort = 0;
   bool hit = shared_.table.find(key, hash, now, [&](Session4& s, Direction) {
-    uint32_t established =
-        s.app < config_.apps().size() ? config_.app(s.app).sessionTimeout : timeouts.timeWait;
-    advance(s, flags, Direction::kIngress, timeouts, established, now);
+    advance(s, flags, Direction::kIngress, timeouts, establishedTimeout(s), now);
     facade = s.facade;
     facadePort = s.facadePort;
   });

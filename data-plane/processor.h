@@ -17,9 +17,12 @@
 // quarter of the table (flowLimit), so a scan of other addresses cannot starve
 // applications; past that, their packets are forwarded without an entry.
 //
+// With no configuration published, every packet is forwarded unchanged.
+//
 // One processor per loop, used by one thread. It shares the SessionTable, the
-// AffinityStore and the EngineConfig with the other loops. Rewrites are made
-// in place; checksums are updated incrementally (checksum.h).
+// AffinityStore and the configuration (EngineShared) with the other loops and
+// reads the current configuration once per burst. Rewrites are made in
+// place; checksums are updated incrementally (checksum.h).
 #pragma once
 
 #include <atomic>
@@ -29,6 +32,7 @@
 #include "data-plane/affinity_store.h"
 #include "data-plane/counters.h"
 #include "data-plane/engine_config.h"
+#include "data-plane/engine_shared.h"
 #include "data-plane/session_table.h"
 #include "shared/net/packet_view.h"
 
@@ -44,21 +48,14 @@ struct PacketRef {
   Verdict verdict = Verdict::kForward;  // set by processBurst
 };
 
-// State shared by every loop of one engine.
-struct EngineShared {
-  EngineShared(uint32_t capacity, AffinityStore& store)
-      : table(capacity), affinity(store), flowLimit(capacity / 4) {}
-  SessionTable table;
-  AffinityStore& affinity;
-  uint32_t flowLimit;                  // at most this many non-application flow entries
-  std::atomic<uint32_t> flowCount{0};  // live non-application flow entries
-};
-
 class PacketProcessor {
  public:
   static constexpr size_t kMaxBurst = 32;
 
-  PacketProcessor(EngineShared& shared, const EngineConfig& config, LinkType link);
+  PacketProcessor(EngineShared& shared, LinkType link);
+  ~PacketProcessor();
+  PacketProcessor(const PacketProcessor&) = delete;
+  PacketProcessor& operator=(const PacketProcessor&) = delete;
 
   Verdict process(uint8_t* frame, size_t length, uint16_t serviceSet, Direction direction,
                   uint32_t now);
@@ -74,14 +71,16 @@ class PacketProcessor {
   uint32_t expireAll(uint32_t now);
 
   const LoopCounters& counters() const { return counters_; }
+  // Marks a quiescent point without a packet: an idle loop calls it each
+  // time its poll returns, so configuration swaps can complete.
+  void idle() { cfg_ = shared_.beginBurst(seenSeq_); }
 
  private:
   Verdict handle(PacketView& v, ParseStatus status, uint64_t hash, const FlowKey4& key,
                  uint32_t now);
   Verdict egress(PacketView& v, const FlowKey4& key, uint64_t hash, uint32_t now);
   Verdict ingress(PacketView& v, const FlowKey4& key, uint64_t hash, uint32_t now);
-  Verdict newConnection(PacketView& v, const FlowKey4& key, uint64_t hash, const AppRuntime& app,
-                        uint32_t now);
+  Verdict newConnection(PacketView& v, const FlowKey4& key, uint64_t hash, uint32_t now);
   Verdict newFlow(const FlowKey4& key, uint32_t now);
   // A session left the table: give its server back, and its flow slot.
   void onRemoved(const SessionInfo& info);
@@ -90,8 +89,12 @@ class PacketProcessor {
     return Verdict::kDrop;
   }
 
+  uint32_t establishedTimeout(const Session4& s) const;
+
   EngineShared& shared_;
-  const EngineConfig& config_;
+  const EngineConfig* cfg_ = nullptr;  // for the burst in progress
+  TcpTimeouts timeouts_;               // the defaults, when no configuration is published
+  alignas(64) std::atomic<uint64_t> seenSeq_{0};  // quiescence slot (EngineShared)
   LinkType link_;
   uint32_t sliceBegin_ = 0, sliceEnd_ = 0, cursor_ = 0;
   LoopCounters counters_;

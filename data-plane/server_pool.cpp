@@ -458,6 +458,17 @@ void ServerPool::release(uint32_t index) {
   if (impl_->valid(index)) impl_->removeSession(index);
 }
 
+void ServerPool::adoptSessions(uint32_t index, uint32_t count) {
+  std::lock_guard lock(mutex_);
+  if (!impl_->valid(index) || count == 0) return;
+  // Take the server out of least-connections' buckets, count, put it back
+  // where its new count belongs (if it is still eligible at that count).
+  if (impl_->algorithm_ == Algorithm::kLeastConnections && impl_->links_[index].bucket != kNil)
+    impl_->lcUnlink(index);
+  impl_->servers_[index].active += count;
+  if (impl_->algorithm_ == Algorithm::kLeastConnections) impl_->lcInsert(index);
+}
+
 void ServerPool::setUp(uint32_t index, bool up) {
   std::lock_guard lock(mutex_);
   if (!impl_->valid(index)) return;

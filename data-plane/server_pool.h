@@ -75,6 +75,9 @@ class ServerPool {
   bool acquireSpecific(uint32_t index);
   // One session on `index` ended. Never underflows.
   void release(uint32_t index);
+  // Counts `count` sessions that already exist on `index`, eligible or not:
+  // sessions carried over from the pool of an earlier configuration.
+  void adoptSessions(uint32_t index, uint32_t count);
 
   void setUp(uint32_t index, bool up);
   void setDraining(uint32_t index, bool draining);

@@ -107,6 +107,7 @@ SessionInfo SessionTable::infoOf(uint32_t index, const Session4& s) {
   static_cast<SessionIdentity&>(i) = s;
   i.index = index;
   i.kind = s.kind;
+  i.epoch = s.epoch;
   i.state = state_word::state(s.stateWord.load(std::memory_order_relaxed));
   i.createdAt = s.createdAt;
   i.expiresAt = s.expiresAt.load(std::memory_order_relaxed);

@@ -192,6 +192,7 @@ SessionTable::CreateResult SessionTable::create(const SessionInit& init, uint32_
         Session4& s = sessions_[idx];
         static_cast<SessionIdentity&>(s) = init;
         s.kind = init.kind;
+        s.epoch = init.epoch;
         s.createdAt = init.createdAt;
         s.expiresAt.store(init.expiresAt, std::memory_order_relaxed);
         s.stateWord.store(static_cast<uint32_t>(init.state) | state_word::kInUse,

@@ -86,7 +86,8 @@ struct Session4 : SessionIdentity {
   std::atomic<uint32_t> expiresAt{0};
   std::atomic<uint32_t> stateWord{0};
   SessionKind kind = SessionKind::kApplication;
-  uint8_t reserved[3] = {0, 0, 0};
+  uint8_t reserved = 0;
+  uint16_t epoch = 0;  // the configuration it was made under (EngineShared)
 };
 static_assert(sizeof(Session4) == 48, "a session record must stay 48 bytes");
 
@@ -94,6 +95,7 @@ static_assert(sizeof(Session4) == 48, "a session record must stay 48 bytes");
 // atomics and is neither).
 struct SessionInit : SessionIdentity {
   SessionKind kind = SessionKind::kApplication;
+  uint16_t epoch = 0;
   TcpState state = TcpState::kSynSent;
   uint32_t createdAt = 0;
   uint32_t expiresAt = 0;
@@ -104,6 +106,7 @@ struct SessionInit : SessionIdentity {
 struct SessionInfo : SessionIdentity {
   uint32_t index = 0;
   SessionKind kind = SessionKind::kApplication;
+  uint16_t epoch = 0;
   TcpState state = TcpState::kSynSent;
   uint32_t createdAt = 0;
   uint32_t expiresAt = 0;

@@ -31,12 +31,11 @@ set application shop server s4 address 198.18.1.14 port 8080
 struct Engine {
   explicit Engine(uint32_t capacity) : shared(capacity, store) {
     std::string error;
-    config = EngineConfig::build(parseConfig(kConfig).config, &error);
-    loop = std::make_unique<PacketProcessor>(shared, *config, LinkType::kRawIp);
+    shared.publish(EngineConfig::build(parseConfig(kConfig).config, &error), false, &error);
+    loop = std::make_unique<PacketProcessor>(shared, LinkType::kRawIp);
   }
   LocalAffinityStore store{1024};
   EngineShared shared;
-  std::unique_ptr<EngineConfig> config;
   std::unique_ptr<PacketProcessor> loop;
 };
 

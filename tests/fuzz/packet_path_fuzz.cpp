@@ -18,14 +18,13 @@ struct Engine {
     fulcrum::ConfigResult parsed = fulcrum::parseConfig(fulcrum::fuzz::kConfig);
     if (!parsed.ok()) std::abort();
     std::string error;
-    config = fulcrum::EngineConfig::build(parsed.config, &error, 251);
-    if (!config) std::abort();
+    auto config = fulcrum::EngineConfig::build(parsed.config, &error, 251);
+    if (!config || !shared.publish(std::move(config), false, &error)) std::abort();
     for (auto link : {fulcrum::LinkType::kEthernet, fulcrum::LinkType::kRawIp})
-      loops.push_back(std::make_unique<fulcrum::PacketProcessor>(shared, *config, link));
+      loops.push_back(std::make_unique<fulcrum::PacketProcessor>(shared, link));
   }
   fulcrum::LocalAffinityStore store{1024};
   fulcrum::EngineShared shared;
-  std::unique_ptr<fulcrum::EngineConfig> config;
   std::vector<std::unique_ptr<fulcrum::PacketProcessor>> loops;
   uint32_t now = 1000;
 };

@@ -78,7 +78,8 @@ std::string endpoint(uint32_t addr, uint16_t port) {
 
 bool run(const Config& config, const Options& options, Report& report, std::string* error) {
   std::string buildError;
-  std::unique_ptr<EngineConfig> engine = EngineConfig::build(config, &buildError);
+  std::unique_ptr<EngineConfig> built = EngineConfig::build(config, &buildError);
+  const EngineConfig* engine = built.get();
   if (!engine) {
     *error = "configuration cannot be served: " + buildError;
     return false;
@@ -117,7 +118,8 @@ bool run(const Config& config, const Options& options, Report& report, std::stri
 
   LocalAffinityStore store;
   EngineShared shared(options.capacity, store);
-  PacketProcessor processor(shared, *engine, link.type);
+  if (!shared.publish(std::move(built), false, error)) return false;
+  PacketProcessor processor(shared, link.type);
 
   // Which application each façade of this service set belongs to, and the
   // name of each server endpoint.

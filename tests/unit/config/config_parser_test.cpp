@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -851,6 +852,121 @@ TEST(ConfigParser, AppliesOnTopOfBase) {
   EXPECT_EQ(r.error->word, "service-set");
 }
 
+// --- applyConfig: statements without cross-object validation ----------------
+
+// parseConfig is applyConfig followed by validateConfig: an error of the
+// table is either found by applyConfig itself (exactly as parseConfig reports
+// it) or, when applyConfig accepts the text, by validateConfig.
+TEST_P(ConfigErrorTest, ApplyThenValidateGivesTheSameError) {
+  const ErrorCase& c = GetParam();
+  const ConfigResult parsed = parseConfig(c.text);
+  ASSERT_FALSE(parsed.ok()) << c.description;
+  const ConfigResult applied = applyConfig(c.text);
+  if (!applied.ok()) {
+    EXPECT_EQ(applied.error, parsed.error) << c.description << ": " << applied.error->toString();
+    return;
+  }
+  EXPECT_EQ(validateConfig(applied.config), parsed.error) << c.description;
+}
+
+// States an operator passes through while editing, one statement at a time.
+TEST(ApplyConfig, AcceptsIncompleteConfigurations) {
+  const std::vector<std::string> incomplete = {
+      "set application shop server s1 address 198.18.1.11\n",  // before the façade
+      "set application shop algorithm maglev\n",               // no service set, no façade
+      "set application shop facade 198.18.0.10\n",             // no service set
+      "set application shop service-set web\n",                // undefined service set
+      "set application shop server s1 weight 3\n",             // server without address
+      "set service-set web\n",                                 // no interfaces
+      "set service-set web inside-interface a\n",              // one interface
+      "set service-set web inside-interface a outside-interface a\n",
+      kBase + "set application shop monitor path /x\n",  // monitor without type
+      kBase + "set application shop monitor type http interval 2 timeout 3\n",
+      kBase + "set application shop2 service-set web facade 198.18.0.10 port 80\n",
+      kBase + "set application shop server s1 address 198.18.0.10\n",   // façade as server
+      kBase + "set application shop server s1 address 2001:db8::11\n",  // families differ
+      kBase + "delete service-set web\n",                               // still referenced
+      kBase + "delete application shop facade\n",
+  };
+  for (const std::string& text : incomplete) {
+    const ConfigResult r = applyConfig(text);
+    EXPECT_TRUE(r.ok()) << text << r.error->toString();
+    EXPECT_FALSE(parseConfig(text).ok()) << text;
+  }
+}
+
+TEST(ApplyConfig, BuildsTheSameConfigAsParseConfigWhenValid) {
+  const ConfigResult applied = applyConfig(kExample);
+  ASSERT_TRUE(applied.ok());
+  EXPECT_EQ(applied.config, parseOk(kExample));
+}
+
+TEST(ApplyConfig, StillChecksEachStatement) {
+  struct Case {
+    std::string text;
+    uint32_t line;
+    std::string word;
+  };
+  const Case cases[] = {
+      {"set application shop colour blue\n", 1, "colour"},
+      {"set application shop facade 198.18.0.300\n", 1, "facade"},
+      {"set application shop facade 127.0.0.1\n", 1, "facade"},
+      {"set application shop port 70000\n", 1, "port"},
+      {"set application sh@p port 80\n", 1, "application"},
+      {"set application shop\n", 1, "shop"},
+      {"set application shop server s1\n", 1, "s1"},
+      {"set service-set web inside-interface\n", 1, "inside-interface"},
+      {"set service-set web colour blue\n", 1, "colour"},
+      {"delete application nope\n", 1, "nope"},
+      {"set application shop port 81\ndelete application shop server s1\n", 2, "s1"},
+      {"set application shop port 81\ndelete application shop facade\n", 2, "facade"},
+      {"set application shop port 81\ndelete application shop monitor\n", 2, "monitor"},
+      {"delete service-set web\n", 1, "web"},
+      {"set system syslog-file relative\n", 1, "syslog-file"},
+  };
+  for (const Case& c : cases) {
+    const ConfigResult r = applyConfig(c.text);
+    ASSERT_FALSE(r.ok()) << c.text;
+    EXPECT_EQ(r.error->line, c.line) << c.text << r.error->toString();
+    EXPECT_EQ(r.error->word, c.word) << c.text << r.error->toString();
+  }
+}
+
+TEST(ApplyConfig, BareServiceSetDeclaresOneThatValidationStillRejects) {
+  const ConfigResult r = applyConfig("set service-set web\n");
+  ASSERT_TRUE(r.ok()) << r.error->toString();
+  ASSERT_EQ(r.config.serviceSets.size(), 1u);
+  EXPECT_EQ(r.config.serviceSets[0].name, "web");
+  EXPECT_TRUE(r.config.serviceSets[0].insideInterface.empty());
+  // Declaring it again keeps what it has.
+  const ConfigResult again = applyConfig(
+      "set service-set web inside-interface a outside-interface b\nset service-set web\n");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again.config.serviceSets.at(0).insideInterface, "a");
+
+  const ConfigResult parsed = parseConfig("set service-set web\n");
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_EQ(parsed.error->line, 1u);
+  EXPECT_EQ(parsed.error->word, "web");
+  EXPECT_NE(parsed.error->message.find("no inside-interface"), std::string::npos);
+}
+
+TEST(ApplyConfig, AppliesOnTopOfBaseAndForgetsItsLines) {
+  const Config base = applyConfig("set application shop server s1 address 198.18.1.11\n").config;
+  const ConfigResult r = applyConfig("\nset application shop server s2 weight 2\n", base);
+  ASSERT_TRUE(r.ok()) << r.error->toString();
+  const ApplicationConfig& app = r.config.applications.at(0);
+  ASSERT_EQ(app.servers.size(), 2u);
+  EXPECT_EQ(app.line.number, 0u);
+  EXPECT_EQ(app.servers[0].line.number, 0u);
+  EXPECT_EQ(app.servers[1].line.number, 2u);
+  // An error refers to the applied text, not to the base.
+  const ConfigResult bad = applyConfig("delete application shop server s3\n", base);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error->line, 1u);
+  EXPECT_EQ(bad.error->word, "s3");
+}
+
 // --- validateConfig on configurations built in code --------------------------
 
 Config builtConfig() {
@@ -1064,6 +1180,173 @@ TEST(ConfigRoundTrip, RandomStatementsThatParseRoundTrip) {
     ASSERT_EQ(again.config, r.config) << text << "\n---\n" << configToText(r.config);
   }
   EXPECT_GT(parsed, 50);  // the generator must actually exercise the round trip
+}
+
+// Incomplete configurations (what applyConfig accepts while an operator
+// edits) must survive configToText too: the candidate is stored as text.
+void expectApplyRoundTrip(const Config& c, const std::string& context = "") {
+  const std::string text = configToText(c);
+  const ConfigResult r = applyConfig(text);
+  ASSERT_TRUE(r.ok()) << r.error->toString() << "\n" << text << "--- from ---\n" << context;
+  ASSERT_EQ(r.config, c) << text << "--- from ---\n" << context;
+  EXPECT_EQ(configToText(r.config), text);
+  // Every line distinct (compare() of the store relies on it), none empty.
+  std::set<std::string> seen;
+  size_t start = 0;
+  while (start < text.size()) {
+    const size_t end = text.find('\n', start);
+    ASSERT_NE(end, std::string::npos) << "text must end with a newline: " << text;
+    const std::string line = text.substr(start, end - start);
+    EXPECT_FALSE(line.empty()) << text;
+    EXPECT_TRUE(seen.insert(line).second) << "line twice: " << line << "\n" << text;
+    start = end + 1;
+  }
+  // The text is valid exactly when the config is.
+  EXPECT_EQ(parseConfig(text).ok(), !validateConfig(c).has_value()) << text;
+}
+
+Config applyOk(std::string_view text) {
+  ConfigResult r = applyConfig(text);
+  EXPECT_TRUE(r.ok()) << r.error->toString() << "\n--- text ---\n" << text;
+  return r.config;
+}
+
+TEST(ConfigRoundTrip, IncompleteConfigurations) {
+  const std::vector<std::string> texts = {
+      "set service-set web\n",
+      "set service-set web inside-interface a\n",
+      "set service-set web outside-interface b\n",
+      "set service-set web inside-interface a outside-interface b\n"
+      "delete service-set web inside-interface\n"
+      "delete service-set web outside-interface\n",
+      "set application shop algorithm maglev\n",
+      "set application shop facade 198.18.0.10\n",
+      "set application shop service-set nowhere\n",
+      "set application shop server s1 address 198.18.1.11\n",
+      "set application shop server s1 weight 1\n",  // nothing but defaults
+      "set application shop server s1 address 198.18.1.11\n"
+      "delete application shop server s1 address\n",
+      "set application shop server s1 port 8080\n",
+      "set application shop server s1 max-connections 5 weight 2\n",
+      "set application shop monitor path /x\n",
+      "set application shop monitor expect 204 interval 1 timeout 5\n",
+      "set application shop monitor type http\ndelete application shop monitor type\n",
+      "set application shop persistence none timeout 60\n",
+      kBase + "set application shop server s1 address 2001:db8::11\n",
+      kBase + "set application shop2 service-set web facade 198.18.0.10 port 80\n",
+      kBase + "delete service-set web\n",
+  };
+  for (const std::string& text : texts) {
+    SCOPED_TRACE(text);
+    expectApplyRoundTrip(applyOk(text), text);
+  }
+  EXPECT_EQ(configToText(applyOk("set service-set web\n")), "set service-set web\n");
+  EXPECT_EQ(configToText(applyOk("set application shop server s1 weight 1\n")),
+            "set application shop port 80\n"
+            "set application shop server s1 weight 1\n");
+}
+
+// The editing loop of the CLI: random statements applied one at a time to a
+// candidate, keeping those that apply; after each step the candidate must
+// survive configToText/applyConfig exactly.
+TEST(ConfigRoundTrip, RandomEditsThroughApplyConfigRoundTrip) {
+  const std::vector<std::string> lines = {
+      "set system control-channel 198.18.9.1:7081",
+      "set system control-channel [2001:db8::1]:7080",
+      "set system affinity-store redis://r.example:6379/3",
+      "set system affinity-store local",
+      "set system syslog-file \"/var/log/a b/#c\"",
+      "delete system control-channel",
+      "delete system affinity-store",
+      "delete system syslog-file",
+      "set service-set web inside-interface i1 outside-interface o1",
+      "set service-set web",
+      "set service-set api inside-interface i2",
+      "set service-set api outside-interface i2",
+      "set service-set web outside-interface o3",
+      "delete service-set web inside-interface",
+      "delete service-set web outside-interface",
+      "delete service-set api outside-interface",
+      "delete service-set web",
+      "delete service-set api",
+      "set application shop service-set web facade 198.18.0.10 port 80",
+      "set application shop service-set api",
+      "set application shop facade 2001:db8::10",
+      "set application shop port 8080",
+      "set application shop algorithm maglev",
+      "set application shop algorithm weighted-round-robin",
+      "set application shop persistence source-address timeout 60",
+      "set application shop persistence none",
+      "set application shop persistence none timeout 7",
+      "set application shop session-timeout 30",
+      "set application shop http-filter on",
+      "set application shop http-filter off",
+      "set application shop monitor type http path /h expect 200,204 interval 3 timeout 2",
+      "set application shop monitor expect-body \"a \\\"b\\\" \\\\ c\"",
+      "set application shop monitor expect-body #x",
+      "set application shop monitor type icmp",
+      "set application shop monitor timeout 9",
+      "set application shop monitor path /p\"q",
+      "set application shop monitor rise 100 fall 1",
+      "set application shop server s1 address 198.18.1.11 port 81 weight 5",
+      "set application shop server s1 weight 1",
+      "set application shop server s2 max-connections 7",
+      "set application shop server s3 weight 1",
+      "set application shop server s3 address 198.18.0.10",
+      "set application shop server s2 address 2001:db8::12",
+      "delete application shop server s1",
+      "delete application shop server s1 address",
+      "delete application shop server s2 max-connections",
+      "delete application shop server s3 weight",
+      "delete application shop server s1 port",
+      "delete application shop monitor",
+      "delete application shop monitor type",
+      "delete application shop monitor expect-body",
+      "delete application shop monitor path",
+      "delete application shop monitor timeout",
+      "delete application shop persistence",
+      "delete application shop service-set",
+      "delete application shop facade",
+      "delete application shop port",
+      "delete application shop algorithm",
+      "delete application shop session-timeout",
+      "delete application shop http-filter",
+      "delete application shop",
+      "set application api server a1 address 198.18.1.21",
+      "set application api service-set api facade 198.18.0.20",
+      "set application api server a1 port 9",
+      "delete application api server a1 address",
+      "delete application api",
+      "set application zeta session-timeout 604800",
+      "delete application zeta",
+  };
+  std::mt19937 rng(424242);
+  int applied = 0;
+  int incomplete = 0;
+  for (int session = 0; session < 300; ++session) {
+    Config candidate;
+    std::string history;
+    for (int step = 0; step < 40; ++step) {
+      const std::string& line = lines[rng() % lines.size()];
+      const ConfigResult r = applyConfig(line, candidate);
+      if (!r.ok()) {
+        // All or nothing is the caller's business; applyConfig only has to
+        // name the line and a word of it.
+        EXPECT_EQ(r.error->line, 1u) << line;
+        continue;
+      }
+      candidate = r.config;
+      history += line + "\n";
+      ++applied;
+      if (validateConfig(candidate)) ++incomplete;
+      expectApplyRoundTrip(candidate, history);
+      if (testing::Test::HasFatalFailure()) return;
+    }
+    // The whole history applied at once builds the same candidate.
+    EXPECT_EQ(applyOk(history), candidate) << history;
+  }
+  EXPECT_GT(applied, 3000);
+  EXPECT_GT(incomplete, 1000);  // the point: incomplete states are exercised
 }
 
 // --- Hostile input -----------------------------------------------------------

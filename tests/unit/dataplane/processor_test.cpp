@@ -44,9 +44,11 @@ class ProcessorTest : public ::testing::Test {
     ConfigResult parsed = parseConfig(kConfig);
     EXPECT_TRUE(parsed.ok()) << (parsed.error ? parsed.error->toString() : "");
     std::string error;
-    config_ = EngineConfig::build(parsed.config, &error);
-    EXPECT_TRUE(config_) << error;
-    loop_ = std::make_unique<PacketProcessor>(shared_, *config_, LinkType::kEthernet);
+    auto built = EngineConfig::build(parsed.config, &error);
+    EXPECT_TRUE(built) << error;
+    config_ = built.get();
+    EXPECT_TRUE(shared_.publish(std::move(built), false, &error)) << error;
+    loop_ = std::make_unique<PacketProcessor>(shared_, LinkType::kEthernet);
   }
 
   struct Out {
@@ -90,7 +92,7 @@ class ProcessorTest : public ::testing::Test {
 
   LocalAffinityStore store_;
   EngineShared shared_;
-  std::unique_ptr<EngineConfig> config_;
+  const EngineConfig* config_ = nullptr;  // owned by shared_
   std::unique_ptr<PacketProcessor> loop_;
 };
 
@@ -347,7 +349,7 @@ TEST_F(SmallTableTest, FullTableDropsNewConnectionsAndLimitsFlows) {
 
 TEST_F(ProcessorTest, EgressAndIngressOnTwoLoopsAtOnce) {
   // One loop sees client packets, the other the server's, as with TUN queues.
-  PacketProcessor other(shared_, *config_, LinkType::kEthernet);
+  PacketProcessor other(shared_, LinkType::kEthernet);
   constexpr int kConnections = 500;
   std::vector<uint32_t> serverOf(kConnections);
   for (int i = 0; i < kConnections; ++i)
@@ -370,6 +372,146 @@ TEST_F(ProcessorTest, EgressAndIngressOnTwoLoopsAtOnce) {
   egressLoop.join();
   EXPECT_EQ(other.counters().get(Counter::kIngressUnnat), 20u * kConnections);
   EXPECT_EQ(shared_.table.size(), static_cast<uint32_t>(kConnections));
+}
+
+}  // namespace
+}  // namespace fulcrum
+
+namespace fulcrum {
+namespace {
+
+std::unique_ptr<EngineConfig> buildConfig(const std::string& text) {
+  ConfigResult parsed = parseConfig(text);
+  EXPECT_TRUE(parsed.ok()) << (parsed.error ? parsed.error->toString() : "");
+  std::string error;
+  auto built = EngineConfig::build(parsed.config, &error);
+  EXPECT_TRUE(built) << error;
+  return built;
+}
+
+// The same application with s1 removed, s3 added and s2 kept.
+constexpr const char* kSwapped = R"(
+set service-set web inside-interface in0 outside-interface out0
+set application shop service-set web facade 198.18.0.10 port 80 algorithm round-robin
+set application shop server s3 address 198.18.1.13 port 8080
+set application shop server s2 address 198.18.1.12 port 8080
+)";
+
+class SwapTest : public ProcessorTest {
+ protected:
+  void publish(const std::string& text) {
+    std::string error;
+    ASSERT_TRUE(shared_.publish(buildConfig(text), true, &error)) << error;
+  }
+  const AppRuntime& current(const char* name) const { return *shared_.current()->findApp(name); }
+};
+
+TEST_F(SwapTest, SessionsOutliveTheirConfigurationAndCountsCarryOver) {
+  // Two sessions, one on each server, made under the first configuration.
+  EXPECT_EQ(client(kSyn, 1, 1000).view.dstV4(), kS1);
+  EXPECT_EQ(client(kSyn, 1, 1001).view.dstV4(), kS2);
+  publish(kSwapped);
+  const AppRuntime& shop = current("shop");
+  EXPECT_EQ(shop.pool->active(static_cast<uint32_t>(shop.serverIndex("s2"))), 1u);
+  EXPECT_EQ(shop.pool->active(static_cast<uint32_t>(shop.serverIndex("s3"))), 0u);
+  // Existing sessions keep their servers, even s1 that left the configuration.
+  EXPECT_EQ(client(kAck, 2, 1000).view.dstV4(), kS1);
+  EXPECT_EQ(client(kAck, 2, 1001).view.dstV4(), kS2);
+  Out back = send(reply(kS1, 8080, kSyn | kAck, 1000), Direction::kIngress, 2);
+  EXPECT_EQ(back.view.srcV4(), kFacade);
+  // New sessions use the new configuration.
+  uint32_t fresh = client(kSyn, 3, 1002).view.dstV4();
+  EXPECT_TRUE(fresh == ip4(198, 18, 1, 13) || fresh == kS2);
+  // The old configuration is kept while its sessions live...
+  EXPECT_EQ(shared_.reclaim(), 2u);
+  // ...and every count returns to zero when they end, in the new pools.
+  client(kRst, 4, 1000);
+  client(kRst, 4, 1001);
+  client(kRst, 4, 1002);
+  loop_->expireAll(4 + config_->timeouts().closed);
+  EXPECT_EQ(shared_.table.size(), 0u);
+  for (uint32_t i = 0; i < shop.pool->size(); ++i) EXPECT_EQ(shop.pool->active(i), 0u) << i;
+  loop_->idle();  // a quiescent point: the loop holds no old pointer
+  EXPECT_EQ(shared_.reclaim(), 1u);
+}
+
+TEST_F(SwapTest, ServerStatesCarryOverWhenAsked) {
+  const AppRuntime& before = *config_->findApp("shop");
+  before.pool->setDraining(1, true);
+  publish(kSwapped);
+  const AppRuntime& shop = current("shop");
+  EXPECT_TRUE(shop.pool->isDraining(static_cast<uint32_t>(shop.serverIndex("s2"))));
+  EXPECT_EQ(client(kSyn, 1, 1000).view.dstV4(), ip4(198, 18, 1, 13));
+}
+
+TEST_F(SwapTest, ApplicationRemovedThenTrafficPasses) {
+  client(kSyn, 1, 1000);
+  publish("set service-set web inside-interface in0 outside-interface out0\n");
+  EXPECT_EQ(client(kAck, 2, 1000).view.dstV4(), kS1);  // the old session still works
+  Out o = client(kSyn, 2, 1001);
+  EXPECT_EQ(o.view.dstV4(), kFacade);  // no application: passed unchanged
+  EXPECT_EQ(count(Counter::kFlowsCreated), 1u);
+}
+
+TEST(NoConfiguration, EverythingPassesUnchanged) {
+  LocalAffinityStore store(64);
+  EngineShared shared(64, store);
+  PacketProcessor loop(shared, LinkType::kEthernet);
+  TcpPacketSpec s;
+  s.flags = kSyn;
+  auto p = buildTcp(s);
+  auto copy = p;
+  EXPECT_EQ(loop.process(p.data(), p.size(), 0, Direction::kEgress, 1), Verdict::kForward);
+  EXPECT_EQ(p, copy);
+  TcpPacketSpec fromServer;
+  fromServer.src = kS1;
+  fromServer.dst = kClient;
+  fromServer.srcPort = 8080;
+  fromServer.dstPort = 40000;
+  auto r = buildTcp(fromServer);
+  copy = r;
+  EXPECT_EQ(loop.process(r.data(), r.size(), 0, Direction::kIngress, 1), Verdict::kForward);
+  EXPECT_EQ(r, copy);
+}
+
+TEST(ConfigurationSwaps, UnderTrafficCountsStayExact) {
+  // Two loops make and end sessions while the control thread swaps
+  // configurations; at the end every server count is zero.
+  LocalAffinityStore store(1024);
+  EngineShared shared(1 << 14, store);
+  std::string error;
+  ASSERT_TRUE(shared.publish(buildConfig(kConfig), true, &error));
+  std::atomic<bool> stop{false};
+  auto work = [&](uint32_t base) {
+    PacketProcessor loop(shared, LinkType::kEthernet);
+    for (uint32_t round = 0; !stop.load() && round < 200; ++round) {
+      for (uint16_t i = 0; i < 50; ++i) {
+        TcpPacketSpec s;
+        s.src = base;
+        s.srcPort = static_cast<uint16_t>(1000 + i);
+        s.flags = kSyn;
+        auto p = buildTcp(s);
+        loop.process(p.data(), p.size(), 0, Direction::kEgress, round);
+        s.flags = kRst;
+        p = buildTcp(s);
+        loop.process(p.data(), p.size(), 0, Direction::kEgress, round);
+      }
+      loop.expireStep(round + 20, 1u << 12);
+    }
+    loop.expireAll(100000);
+  };
+  std::thread a(work, ip4(198, 18, 0, 1)), b(work, ip4(198, 18, 0, 2));
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(shared.publish(buildConfig(i % 2 ? kConfig : kSwapped), true, &error));
+    shared.reclaim();
+  }
+  stop = true;
+  a.join();
+  b.join();
+  EXPECT_EQ(shared.table.size(), 0u);
+  for (const auto& app : shared.current()->apps())
+    for (uint32_t i = 0; i < app->pool->size(); ++i) EXPECT_EQ(app->pool->active(i), 0u);
+  EXPECT_EQ(shared.reclaim(), 1u);  // only the current configuration is left
 }
 
 }  // namespace

@@ -318,6 +318,27 @@ TEST(LeastConnections, FullServerSkippedUntilRelease) {
   EXPECT_EQ(pool.acquire(keyFor(1)), 1);
 }
 
+TEST(LeastConnections, AdoptedSessionsCountLikeTheirOwn) {
+  // Sessions carried over from an earlier configuration's pool.
+  ServerPool pool(Algorithm::kLeastConnections, makeServers({1, 1, 1}, {0, 0, 3}));
+  pool.adoptSessions(0, 2);
+  pool.adoptSessions(2, 4);  // over its limit of 3: counted, not eligible
+  EXPECT_EQ(pool.active(0), 2u);
+  EXPECT_EQ(pool.active(2), 4u);
+  EXPECT_FALSE(pool.isEligible(2));
+  EXPECT_EQ(pool.acquire(keyFor(1)), 1);
+  EXPECT_EQ(pool.acquire(keyFor(1)), 1);  // 1 has 1, 0 has 2
+  pool.acquire(keyFor(1));                // a tie at 2: either
+  pool.acquire(keyFor(1));                // then the other
+  EXPECT_EQ(pool.active(0), 3u);
+  EXPECT_EQ(pool.active(1), 3u);
+  pool.release(2);
+  EXPECT_FALSE(pool.isEligible(2));  // 3 is still its limit
+  pool.release(2);
+  EXPECT_TRUE(pool.isEligible(2));
+  EXPECT_EQ(pool.acquire(keyFor(1)), 2);  // 2 sessions against 3 and 3
+}
+
 TEST(LeastConnections, DownAndDrainingNeverPicked) {
   ServerPool pool(Algorithm::kLeastConnections, equalServers(4));
   pool.setUp(0, false);

@@ -1,0 +1,88 @@
+#include "data-plane/engine_shared.h"
+
+#include <algorithm>
+
+namespace fulcrum {
+
+EngineShared::EngineShared(uint32_t capacity, AffinityStore& store)
+    : table(capacity),
+      affinity(store),
+      flowLimit(capacity / 4),
+      epochs_(std::make_unique<std::atomic<const EngineConfig*>[]>(kEpochs)),
+      epochSessions_(std::make_unique<std::atomic<uint32_t>[]>(kEpochs)) {}
+
+EngineShared::~EngineShared() = default;
+
+bool EngineShared::publish(std::unique_ptr<EngineConfig> config, bool keepStates,
+                           std::string* error) {
+  std::lock_guard control(controlMutex_);
+  // An epoch is free when no configuration holds it: its sessions are gone
+  // and reclaim() released it.
+  uint32_t epoch = kEpochs;
+  for (uint32_t i = 0; i < kEpochs; ++i) {
+    uint32_t candidate = (nextEpoch_ + i) % kEpochs;
+    if (epochs_[candidate].load(std::memory_order_relaxed) == nullptr) {
+      epoch = candidate;
+      break;
+    }
+  }
+  if (epoch == kEpochs) {
+    if (error) *error = "every configuration epoch is still held by live sessions";
+    return false;
+  }
+  nextEpoch_ = (epoch + 1) % kEpochs;
+  config->epoch_ = static_cast<uint16_t>(epoch);
+
+  std::unique_lock slow(slowPathLock);
+  if (const EngineConfig* old = owned_.get()) {
+    for (const auto& app : config->apps()) {
+      const AppRuntime* was = old->findApp(app->name);
+      if (!was) continue;
+      for (uint32_t i = 0; i < app->pool->size(); ++i) {
+        int w = was->serverIndex(app->pool->server(i).name);
+        if (w < 0) continue;
+        const auto oldIndex = static_cast<uint32_t>(w);
+        app->pool->adoptSessions(i, was->pool->active(oldIndex));
+        if (keepStates) {
+          app->pool->setUp(i, was->pool->isUp(oldIndex));
+          app->pool->setDraining(i, was->pool->isDraining(oldIndex));
+        }
+      }
+    }
+  }
+  epochs_[epoch].store(config.get(), std::memory_order_release);
+  current_.store(config.get(), std::memory_order_release);
+  const uint64_t seq = publishSeq_.fetch_add(1, std::memory_order_acq_rel) + 1;
+  if (owned_) retired_.push_back({std::move(owned_), seq});
+  owned_ = std::move(config);
+  return true;
+}
+
+size_t EngineShared::reclaim() {
+  std::lock_guard control(controlMutex_);
+  uint64_t oldestSeen = UINT64_MAX;
+  for (auto* loop : loops_)
+    oldestSeen = std::min(oldestSeen, loop->load(std::memory_order_acquire));
+  auto done = [&](const Retired& r) {
+    const uint16_t epoch = r.config->epoch();
+    if (epochSessions_[epoch].load(std::memory_order_acquire) != 0) return false;
+    if (oldestSeen < r.retiredAt) return false;  // a loop may still hold it
+    epochs_[epoch].store(nullptr, std::memory_order_release);
+    return true;
+  };
+  retired_.erase(std::remove_if(retired_.begin(), retired_.end(), done), retired_.end());
+  return retired_.size() + (owned_ ? 1 : 0);
+}
+
+void EngineShared::registerLoop(std::atomic<uint64_t>* loopSeq) {
+  std::lock_guard control(controlMutex_);
+  loopSeq->store(publishSeq_.load(std::memory_order_acquire), std::memory_order_release);
+  loops_.push_back(loopSeq);
+}
+
+void EngineShared::unregisterLoop(std::atomic<uint64_t>* loopSeq) {
+  std::lock_guard control(controlMutex_);
+  loops_.erase(std::remove(loops_.begin(), loops_.end(), loopSeq), loops_.end());
+}
+
+}  // namespace fulcrum
