@@ -74,6 +74,31 @@ size_t EngineShared::reclaim() {
   return retired_.size() + (owned_ ? 1 : 0);
 }
 
+void EngineShared::sessionRemoved(const SessionInfo& info) {
+  if (info.kind == SessionKind::kFlow) {
+    flowCount.fetch_sub(1, std::memory_order_relaxed);
+    sessionEnded(info.epoch);
+    return;
+  }
+  {
+    // Counts live in the current configuration's pools (publish() carried
+    // them over), so the server is found there, by name when the session
+    // comes from an earlier configuration.
+    std::shared_lock slow(slowPathLock);
+    const EngineConfig* cur = current();
+    const EngineConfig* made = byEpoch(info.epoch);
+    if (cur && made && info.app < made->apps().size()) {
+      if (cur == made) {
+        cur->app(info.app).pool->release(info.serverIndex);
+      } else if (const AppRuntime* app = cur->findApp(made->app(info.app).name)) {
+        int index = app->serverIndex(made->app(info.app).pool->server(info.serverIndex).name);
+        if (index >= 0) app->pool->release(static_cast<uint32_t>(index));
+      }
+    }
+  }
+  sessionEnded(info.epoch);
+}
+
 void EngineShared::registerLoop(std::atomic<uint64_t>* loopSeq) {
   std::lock_guard control(controlMutex_);
   loopSeq->store(publishSeq_.load(std::memory_order_acquire), std::memory_order_release);

@@ -69,6 +69,11 @@ class EngineShared {
     epochSessions_[epoch].fetch_sub(1, std::memory_order_relaxed);
   }
 
+  // A session left the table (ageing, reopen, clear): give its server's count
+  // back in the current configuration and release its epoch. Takes
+  // slowPathLock shared; must not be called with it held.
+  void sessionRemoved(const SessionInfo& info);
+
   // A loop announces itself so reclaim() waits for it; unregister on exit.
   void registerLoop(std::atomic<uint64_t>* loopSeq);
   void unregisterLoop(std::atomic<uint64_t>* loopSeq);

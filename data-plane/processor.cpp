@@ -87,30 +87,7 @@ uint32_t PacketProcessor::expireAll(uint32_t now) {
   return removed;
 }
 
-void PacketProcessor::onRemoved(const SessionInfo& info) {
-  if (info.kind == SessionKind::kFlow) {
-    shared_.flowCount.fetch_sub(1, std::memory_order_relaxed);
-    shared_.sessionEnded(info.epoch);
-    return;
-  }
-  {
-    // Counts live in the current configuration's pools (publish() carried
-    // them over), so the server is found there, by name when the session
-    // comes from an earlier configuration.
-    std::shared_lock slow(shared_.slowPathLock);
-    const EngineConfig* cur = shared_.current();
-    const EngineConfig* made = shared_.byEpoch(info.epoch);
-    if (cur && made && info.app < made->apps().size()) {
-      if (cur == made) {
-        cur->app(info.app).pool->release(info.serverIndex);
-      } else if (const AppRuntime* app = cur->findApp(made->app(info.app).name)) {
-        int index = app->serverIndex(made->app(info.app).pool->server(info.serverIndex).name);
-        if (index >= 0) app->pool->release(static_cast<uint32_t>(index));
-      }
-    }
-  }
-  shared_.sessionEnded(info.epoch);
-}
+void PacketProcessor::onRemoved(const SessionInfo& info) { shared_.sessionRemoved(info); }
 
 Verdict PacketProcessor::process(uint8_t* frame, size_t length, uint16_t serviceSet,
                                  Direction direction, uint32_t now) {

@@ -1,0 +1,137 @@
+#include "data-plane/engine.h"
+
+#include "data-plane/counters.h"
+#include "shared/config/config_parser.h"
+#include "shared/log.h"
+
+namespace fulcrum {
+
+Engine::Engine(const Options& options) : shared_(options.capacity, store_) {
+  for (uint32_t i = 0; i < options.loops; ++i)
+    loops_.push_back(std::make_unique<PacketProcessor>(shared_, options.link));
+}
+
+Engine::~Engine() = default;
+
+bool Engine::applySnapshot(const pb::ConfigSnapshot& snapshot, std::string* error) {
+  ConfigResult parsed = parseConfig(snapshot.config_text());
+  if (!parsed.ok()) {
+    *error = "configuration generation " + std::to_string(snapshot.generation()) +
+             " does not parse: " + parsed.error->toString();
+    return false;
+  }
+  std::unique_ptr<EngineConfig> built = EngineConfig::build(parsed.config, error);
+  if (!built) return false;
+  for (const pb::ServerState& s : snapshot.servers()) {
+    const AppRuntime* app = built->findApp(s.application());
+    int index = app ? app->serverIndex(s.server()) : -1;
+    if (index < 0) continue;
+    app->pool->setUp(static_cast<uint32_t>(index), s.up());
+    app->pool->setDraining(static_cast<uint32_t>(index), s.draining());
+  }
+  if (!shared_.publish(std::move(built), false, error)) return false;
+  generation_ = snapshot.generation();
+  return true;
+}
+
+size_t Engine::applyUpdate(const pb::ConfigUpdate& update) {
+  const EngineConfig* cur = shared_.current();
+  if (!cur || update.generation() != generation_) {
+    log::warning("update for generation " + std::to_string(update.generation()) +
+                 " ignored: running " + std::to_string(generation_));
+    return 0;
+  }
+  size_t changed = 0;
+  for (const pb::ServerState& s : update.servers()) {
+    const AppRuntime* app = cur->findApp(s.application());
+    int index = app ? app->serverIndex(s.server()) : -1;
+    if (index < 0) {
+      log::warning("update names unknown server " + s.application() + "/" + s.server());
+      continue;
+    }
+    app->pool->setUp(static_cast<uint32_t>(index), s.up());
+    app->pool->setDraining(static_cast<uint32_t>(index), s.draining());
+    ++changed;
+  }
+  return changed;
+}
+
+void Engine::fillStatus(pb::EngineStatus& status, int64_t nowUnixMs) const {
+  status.set_time_unix_ms(nowUnixMs);
+  status.set_config_generation(generation_);
+  if (const EngineConfig* cur = shared_.current()) {
+    for (const auto& app : cur->apps()) {
+      for (uint32_t i = 0; i < app->pool->size(); ++i) {
+        pb::ServerSessions* s = status.add_servers();
+        s->set_application(app->name);
+        s->set_server(app->pool->server(i).name);
+        s->set_active(app->pool->active(i));
+      }
+    }
+  }
+  for (size_t l = 0; l < loops_.size(); ++l) {
+    pb::LoopStatus* loop = status.add_loops();
+    loop->set_loop(static_cast<uint32_t>(l));
+    for (size_t c = 0; c < kCounterCount; ++c) {
+      uint64_t v = loops_[l]->counters().get(static_cast<Counter>(c));
+      if (v == 0) continue;
+      pb::Counter* counter = loop->add_counters();
+      counter->set_name(std::string(kCounterInfo[c].name));
+      counter->set_value(v);
+    }
+  }
+  status.set_sessions(shared_.table.size());
+  status.set_session_capacity(shared_.table.capacity());
+}
+
+void Engine::dumpSessions(const pb::SessionDumpRequest& request, pb::SessionDumpReply& reply,
+                          uint32_t now) {
+  reply.set_request_id(request.request_id());
+  const uint32_t limit = request.limit() ? request.limit() : 10000;
+  EngineShared& shared = shared_;
+  shared_.table.forEach([&](const SessionInfo& s) {
+    if (s.kind != SessionKind::kApplication) return;
+    // The session is alive while we hold its stripe, and so is its epoch's
+    // configuration.
+    const EngineConfig* made = shared.byEpoch(s.epoch);
+    if (!made || s.app >= made->apps().size()) return;
+    const AppRuntime& app = made->app(s.app);
+    if (!request.application().empty() && app.name != request.application()) return;
+    if (static_cast<uint32_t>(reply.sessions_size()) >= limit) {
+      reply.set_truncated(true);
+      return;
+    }
+    pb::Session* out = reply.add_sessions();
+    out->set_client(formatEndpoint(IpAddress::v4(s.client), s.clientPort));
+    out->set_facade(formatEndpoint(IpAddress::v4(s.facade), s.facadePort));
+    out->set_application(app.name);
+    out->set_server(app.pool->server(s.serverIndex).name);
+    out->set_server_address(formatEndpoint(IpAddress::v4(s.server), s.serverPort));
+    out->set_state(tcpStateName(s.state));
+    out->set_age_seconds(now - s.createdAt);
+    int32_t left = static_cast<int32_t>(s.expiresAt - now);
+    out->set_expires_in_seconds(left > 0 ? static_cast<uint32_t>(left) : 0);
+  });
+}
+
+uint64_t Engine::clearSessions(const std::string& application) {
+  std::vector<FlowKey4> keys;
+  shared_.table.forEach([&](const SessionInfo& s) {
+    if (s.kind != SessionKind::kApplication) return;
+    if (!application.empty()) {
+      const EngineConfig* made = shared_.byEpoch(s.epoch);
+      if (!made || s.app >= made->apps().size() || made->app(s.app).name != application) return;
+    }
+    keys.push_back(s.egressKey());
+  });
+  uint64_t cleared = 0;
+  for (const FlowKey4& key : keys) {
+    if (shared_.table.removeIf(
+            key, [](Session4& s) { return s.kind == SessionKind::kApplication; },
+            [&](const SessionInfo& info) { shared_.sessionRemoved(info); }))
+      ++cleared;
+  }
+  return cleared;
+}
+
+}  // namespace fulcrum

@@ -1,0 +1,59 @@
+// Engine: one fulcrum-data process's data plane as the control channel sees
+// it: the shared state of its packet loops, and the operations the control
+// plane asks for (apply a snapshot or an update, report status, dump or clear
+// sessions). Called from the control-channel thread only; the packet loops
+// run beside it on their own threads and are never stopped.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data-plane/affinity_store.h"
+#include "data-plane/engine_shared.h"
+#include "data-plane/processor.h"
+#include "shared/proto/fulcrum.pb.h"
+
+namespace fulcrum {
+
+class Engine {
+ public:
+  struct Options {
+    uint32_t capacity = SessionTable::kDefaultCapacity;
+    uint32_t loops = 0;  // packet processors to create (their threads belong to the I/O backend)
+    LinkType link = LinkType::kRawIp;
+  };
+  explicit Engine(const Options& options);
+  ~Engine();
+
+  // The generation (commit number) of the running configuration; 0 = none.
+  uint64_t generation() const { return generation_; }
+
+  // Parses, validates and publishes the snapshot's configuration with the
+  // server states it carries. On failure the running configuration stays.
+  bool applySnapshot(const pb::ConfigSnapshot& snapshot, std::string* error);
+  // Server up/draining changes for the running configuration; a change for
+  // another generation or an unknown server is ignored (counted in the log).
+  // Returns how many servers changed.
+  size_t applyUpdate(const pb::ConfigUpdate& update);
+
+  void fillStatus(pb::EngineStatus& status, int64_t nowUnixMs) const;
+  // `now` on the loops' clock (seconds).
+  void dumpSessions(const pb::SessionDumpRequest& request, pb::SessionDumpReply& reply,
+                    uint32_t now);
+  uint64_t clearSessions(const std::string& application);
+  void reclaim() { shared_.reclaim(); }
+
+  EngineShared& shared() { return shared_; }
+  PacketProcessor& loop(size_t i) { return *loops_[i]; }
+  size_t loopCount() const { return loops_.size(); }
+
+ private:
+  LocalAffinityStore store_;
+  EngineShared shared_;
+  std::vector<std::unique_ptr<PacketProcessor>> loops_;
+  uint64_t generation_ = 0;
+};
+
+}  // namespace fulcrum

@@ -1,0 +1,117 @@
+// fulcrum-data: the data-plane engine daemon.
+//
+//   fulcrum-data [--control ADDR:PORT] [--engine-id ID] [--capacity N] [--log-level LEVEL]
+//
+// Connects to the control plane (default 127.0.0.1:7080), takes its
+// configuration from it, reports status every second, and keeps forwarding
+// with its last configuration while the control plane is away. Packet I/O
+// backends (TUN service interfaces) attach their loops to the Engine.
+#include <event2/event.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "data-plane/control_client.h"
+#include "data-plane/engine.h"
+#include "shared/log.h"
+
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+
+constexpr const char* kUsage =
+    "usage: fulcrum-data [--control ADDR:PORT] [--engine-id ID] [--capacity N]\n"
+    "                    [--log-level error|warning|info|debug]\n"
+    "  --control     where the control plane listens for engines (default 127.0.0.1:7080)\n"
+    "  --engine-id   this engine's name in the control plane (default: the host name)\n"
+    "  --capacity    session table size, fixed at start (default 1000000)\n";
+
+int usage(const std::string& message) {
+  std::fprintf(stderr, "fulcrum-data: %s\n%s", message.c_str(), kUsage);
+  return 2;
+}
+
+void onSignal(evutil_socket_t, short, void* base) {
+  event_base_loopbreak(static_cast<event_base*>(base));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string control = "127.0.0.1:7080", engineId, level = "info";
+  uint64_t capacity = fulcrum::SessionTable::kDefaultCapacity;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (i + 1 >= argc)
+      return usage(arg == "--control" || arg == "--engine-id" || arg == "--capacity" ||
+                           arg == "--log-level"
+                       ? "'" + arg + "' needs a value"
+                       : "unknown argument '" + arg + "'");
+    std::string value = argv[++i];
+    if (arg == "--control") {
+      control = value;
+    } else if (arg == "--engine-id") {
+      engineId = value;
+    } else if (arg == "--capacity") {
+      char* end = nullptr;
+      capacity = std::strtoull(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || capacity == 0 || capacity > 100'000'000)
+        return usage("--capacity must be a number from 1 to 100000000, not '" + value + "'");
+    } else if (arg == "--log-level") {
+      level = value;
+    } else {
+      return usage("unknown argument '" + arg + "'");
+    }
+  }
+  auto endpoint = fulcrum::channel::Endpoint::parse(control);
+  if (!endpoint) return usage("--control: not ADDR:PORT or a socket path: '" + control + "'");
+  if (engineId.empty()) {
+    char host[256] = {0};
+    gethostname(host, sizeof(host) - 1);
+    engineId = host;
+  }
+  using fulcrum::log::Level;
+  if (level == "error")
+    fulcrum::log::setLevel(Level::kError);
+  else if (level == "warning")
+    fulcrum::log::setLevel(Level::kWarning);
+  else if (level == "debug")
+    fulcrum::log::setLevel(Level::kDebug);
+  else if (level != "info")
+    return usage("unknown log level '" + level + "'");
+  fulcrum::log::setIdentity("fulcrum-data[" + engineId + "]");
+
+  signal(SIGPIPE, SIG_IGN);
+  fulcrum::Engine::Options engineOptions;
+  engineOptions.capacity = static_cast<uint32_t>(capacity);
+  fulcrum::Engine engine(engineOptions);
+
+  event_base* base = event_base_new();
+  event* sigterm = evsignal_new(base, SIGTERM, onSignal, base);
+  event* sigint = evsignal_new(base, SIGINT, onSignal, base);
+  event_add(sigterm, nullptr);
+  event_add(sigint, nullptr);
+  {
+    fulcrum::ControlClient::Options options;
+    options.control = *endpoint;
+    options.engineId = engineId;
+    options.softwareVersion = kVersion;
+    fulcrum::ControlClient client(base, engine, options);
+    client.start();
+    fulcrum::log::info("started: " + std::to_string(capacity) + " sessions, control plane at " +
+                       endpoint->toString());
+    event_base_dispatch(base);
+    fulcrum::log::info("stopping");
+  }
+  event_free(sigterm);
+  event_free(sigint);
+  event_base_free(base);
+  return 0;
+}
