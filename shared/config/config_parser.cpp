@@ -576,12 +576,11 @@ class StatementParser {
   std::optional<ConfigError> setServiceSet(const Token& object) {
     std::string name;
     if (auto e = takeName(object, "service set", name)) return e;
-    const Token& nameToken = tokens_[pos_ - 1];
     static constexpr std::string_view kExpected = "inside-interface, outside-interface";
-    if (atEnd()) {
-      return error(nameToken, "missing attribute after service set " + quoted(name) +
-                                  " (expected " + std::string(kExpected) + ")");
-    }
+    // Unlike an application (which always has a port) or a server (a weight),
+    // a service set has no attribute with a default value, so a bare `set
+    // service-set NAME` is the only way to write one whose interfaces were
+    // both deleted while editing. Validation still requires both interfaces.
     ServiceSetConfig* set = findByName(config_.serviceSets, name);
     if (set == nullptr) {
       ServiceSetConfig created;
@@ -1273,7 +1272,7 @@ std::string ConfigError::toString() const {
   return out;
 }
 
-ConfigResult parseConfig(std::string_view text, const Config& base) {
+ConfigResult applyConfig(std::string_view text, const Config& base) {
   ConfigResult result;
   result.config = base;
   clearSourceLines(result.config);
@@ -1298,7 +1297,12 @@ ConfigResult parseConfig(std::string_view text, const Config& base) {
     }
     start = end + 1;
   }
-  result.error = validateConfig(result.config);
+  return result;
+}
+
+ConfigResult parseConfig(std::string_view text, const Config& base) {
+  ConfigResult result = applyConfig(text, base);
+  if (result.ok()) result.error = validateConfig(result.config);
   return result;
 }
 
@@ -1369,13 +1373,18 @@ std::string configToText(const Config& config) {
       line(s);
     }
     for (const auto& server : app.servers) {
-      std::string s = prefix + " server " + token(server.name);
+      const std::string serverPrefix = prefix + " server " + token(server.name);
+      std::string s = serverPrefix;
       if (server.address != IpAddress{}) s += " address " + server.address.toString();
       if (server.port != serverDefaults.port) s += " port " + std::to_string(server.port);
       if (server.weight != serverDefaults.weight) s += " weight " + std::to_string(server.weight);
       if (server.maxConnections != serverDefaults.maxConnections) {
         s += " max-connections " + std::to_string(server.maxConnections);
       }
+      // A server line needs an attribute; one being edited may have none
+      // yet (no address, every default), and must still exist after a
+      // round trip.
+      if (s.size() == serverPrefix.size()) s += " weight " + std::to_string(server.weight);
       line(s);
     }
   }

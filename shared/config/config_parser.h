@@ -4,7 +4,7 @@
 // Text, one statement a line:
 //   set system (control-channel ADDR:PORT | affinity-store local|redis://HOST:PORT[/DB]
 //               | syslog-file /ABSOLUTE/PATH)...
-//   set service-set NAME (inside-interface IF | outside-interface IF)...
+//   set service-set NAME [(inside-interface IF | outside-interface IF)...]
 //   set application NAME (service-set NAME | facade ADDR | port N | algorithm ALG
 //               | persistence source-address|none [timeout SECONDS] | session-timeout SECONDS
 //               | http-filter on|off)... [monitor MONITOR-ATTRS | server NAME SERVER-ATTRS]
@@ -15,6 +15,9 @@
 //   delete service-set NAME [ATTR]
 //   delete application NAME [ATTR | persistence | monitor [ATTR] | server NAME [ATTR]]
 // `monitor` and `server` take the rest of their line (a server has its own `port`).
+// `set service-set NAME` alone declares the set with no interfaces (an
+// editing step: validation requires both); every other `set` needs at least
+// one attribute.
 // Deleting an attribute returns it to its default; deleting a whole object, a
 // monitor or persistence that is not configured, or a façade or service-set
 // that is not set, is an error.
@@ -78,6 +81,18 @@ struct ConfigResult {
 // every line number reported refers to `text`.
 ConfigResult parseConfig(std::string_view text, const Config& base = {});
 
+// Applies statements like parseConfig but without validateConfig(): syntax,
+// names, ranges and references inside one statement are checked (bad
+// keyword, bad address, deleting what does not exist...), cross-object rules
+// are not (an application without façade or service set, a server without
+// address or whose application has neither, an undefined service set,
+// duplicate façades, a monitor timeout above its interval...). For editing a
+// candidate one statement at a time; commit validates. On the first bad line
+// returns its error; `config` is then unspecified. Source lines in `base` are
+// cleared first, as for parseConfig. parseConfig(t, b) is applyConfig(t, b)
+// followed, when that succeeds, by validateConfig().
+ConfigResult applyConfig(std::string_view text, const Config& base = {});
+
 // Semantic validation of a whole configuration (also called by parseConfig):
 // every value in range and well formed (the same rules as the text); every
 // service set has distinct inside and outside interfaces that no other
@@ -92,11 +107,19 @@ ConfigResult parseConfig(std::string_view text, const Config& base = {});
 // equal lines, the first one the checks find), or nullopt when valid.
 std::optional<ConfigError> validateConfig(const Config& config);
 
-// Canonical text: `set` lines that parseConfig turns back into an equal Config
-// (for any config that validateConfig accepts). Deterministic: system lines
-// (only non-default values), then service sets, then applications in order,
-// each as `set application NAME [service-set S] [facade A] port P`, its
-// non-default attributes, its monitor on one line, then its servers in order.
+// Canonical text: `set` lines that applyConfig turns back into an equal
+// Config, for any config that applyConfig can produce from an empty base,
+// complete or not: applyConfig(configToText(c)).config == c (and so
+// parseConfig does, for a valid one). Hence two such configs are equal
+// exactly when their texts are, and no line appears twice in one text.
+// Deterministic: system lines (only non-default values), then service sets
+// (`set service-set NAME` alone while it has no interface), then
+// applications in order, each as `set application NAME [service-set S]
+// [facade A] port P`, its non-default attributes, its monitor on one line,
+// then its servers in order (a server with nothing else to print gets its
+// weight, so that its line names an attribute). A Config built in code with
+// values the language cannot express (a name with a blank, an unknown enum
+// value, two objects of one name) prints text that does not read back.
 std::string configToText(const Config& config);
 
 }  // namespace fulcrum

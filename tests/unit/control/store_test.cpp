@@ -449,8 +449,8 @@ TEST_F(StoreTest, CompareShowsRemovalsAndAdditionsInPlace) {
   EXPECT_EQ(s.compare(),
             "+ set system syslog-file /var/log/f.log\n"
             "- set application shop algorithm maglev\n"
-            "+ set application shop session-timeout 60\n"
             "- set application shop server s1 address 198.18.1.11\n"
+            "+ set application shop session-timeout 60\n"
             "+ set application shop server s1 address 198.18.1.11 weight 4\n"
             "- set application api service-set web facade 198.18.0.20 port 80\n");
   // Undoing the edits by hand makes them equal again.
@@ -514,6 +514,12 @@ TEST_F(StoreTest, UnwritablePathsAreRefused) {
   const std::string missingDir = dir_ + "/no/such/dir/config.db";
   EXPECT_NE(openFails(missingDir).find("unable to open"), std::string::npos);
   openFails(dir_);  // a directory
+  // Neither a temporary nor an in-memory database keeps commits.
+  std::string error;
+  EXPECT_EQ(ConfigStore::open("", &error), nullptr);
+  EXPECT_NE(error.find("no file name"), std::string::npos) << error;
+  EXPECT_EQ(ConfigStore::open(":memory:", &error), nullptr);
+  EXPECT_NE(error.find("write-ahead"), std::string::npos) << error;
   // Error output is optional.
   EXPECT_EQ(ConfigStore::open(missingDir, nullptr), nullptr);
 }
@@ -613,7 +619,9 @@ TEST_F(StoreTest, StorageErrorsAreReportedAndChangeNothing) {
   EXPECT_EQ(s.active()->number, 1);
   EXPECT_NE(s.lastReadError().find("configuration store " + path_), std::string::npos);
   EXPECT_TRUE(s.commits().empty());
-  EXPECT_EQ(s.compare(), "- set application shop port 80\n+ set application shop port 81\n");
+  EXPECT_EQ(s.compare(),
+            "- set application shop service-set web facade 198.18.0.10 port 80\n"
+            "+ set application shop service-set web facade 198.18.0.10 port 81\n");
   EXPECT_FALSE(s.lastReadError().empty());
 
   rawExec(path_, "ALTER TABLE commits_gone RENAME TO commits");
