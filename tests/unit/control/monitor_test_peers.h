@@ -55,7 +55,8 @@ class Loop {
     const auto deadline = Clock::now() + limit;
     // Wakes the loop so that `done` and the deadline are looked at even when
     // nothing else happens.
-    event* poll = event_new(base_, -1, EV_PERSIST, [](evutil_socket_t, short, void*) {}, nullptr);
+    event* poll = event_new(
+        base_, -1, EV_PERSIST, [](evutil_socket_t, short, void*) {}, nullptr);
     const timeval every{0, 5000};
     event_add(poll, &every);
     bool ok = done();
@@ -232,8 +233,8 @@ class LoopbackServer {
   static void onWrite(evutil_socket_t fd, short, void* arg) {
     auto* c = static_cast<Connection*>(arg);
     while (c->written < c->out.size()) {
-      const ssize_t n = send(fd, c->out.data() + c->written, c->out.size() - c->written,
-                             MSG_NOSIGNAL);
+      const ssize_t n =
+          send(fd, c->out.data() + c->written, c->out.size() - c->written, MSG_NOSIGNAL);
       if (n < 0) {
         if (errno == EAGAIN || errno == EINTR) return;
         c->server->connections_.erase(fd);  // the client went away mid-reply
@@ -295,7 +296,9 @@ class PythonHttpServer {
     // The port is picked by binding to 0 and released for python; another
     // process could take it in between, so readiness is proven by fetching a
     // file with a token only this server has, and a clash is retried.
-    for (int attempt = 0; attempt < 5 && !ready_; ++attempt) start();
+    for (int attempt = 0; attempt < 3 && !ready_ && why_ != "python3 not found"; ++attempt) {
+      start();
+    }
   }
   ~PythonHttpServer() {
     kill();
@@ -334,7 +337,7 @@ class PythonHttpServer {
              dir.c_str(), port.c_str(), static_cast<char*>(nullptr));
       _exit(127);
     }
-    const auto deadline = Clock::now() + 15s;
+    const auto deadline = Clock::now() + 10s;
     while (Clock::now() < deadline) {
       int status = 0;
       if (waitpid(pid_, &status, WNOHANG) == pid_) {
@@ -351,7 +354,7 @@ class PythonHttpServer {
       // Polling for readiness with a deadline: python needs ~100 ms to start.
       std::this_thread::sleep_for(20ms);
     }
-    why_ = "python3 -m http.server did not answer within 15 s";
+    why_ = "python3 -m http.server did not answer within 10 s";
     kill();
   }
 
