@@ -29,17 +29,22 @@ ControlClient::ControlClient(event_base* base, Engine& engine, Options options)
       rng_(static_cast<uint32_t>(log::nowUnixUs())) {
   timer_ = event_new(base_, -1, EV_PERSIST, &ControlClient::onTimer, this);
   reconnect_ = event_new(base_, -1, 0, &ControlClient::onReconnect, this);
+  logTimer_ = event_new(base_, -1, EV_PERSIST, &ControlClient::onLogTimer, this);
 }
 
 ControlClient::~ControlClient() {
+  stopping_ = true;
   if (connection_) connection_->close("engine stopping");
   event_free(timer_);
   event_free(reconnect_);
+  event_free(logTimer_);
 }
 
 void ControlClient::start() {
   timeval tv = toTimeval(options_.statusInterval);
   event_add(timer_, &tv);
+  timeval logTv = toTimeval(options_.logInterval);
+  event_add(logTimer_, &logTv);
   connect();
 }
 
@@ -64,9 +69,13 @@ void ControlClient::connect() {
 }
 
 void ControlClient::onClosed(const std::string& reason) {
+  if (stopping_) return;
   if (accepted_) {
-    log::warning("lost the control plane: " + reason + "; forwarding goes on with generation " +
-                 std::to_string(engine_.generation()));
+    std::string message = "lost the control plane: " + reason +
+                          "; forwarding goes on with generation " +
+                          std::to_string(engine_.generation());
+    log::warning(message);
+    engine_.event(4, "control", message);  // shipped once it is back
   } else if (!warnedUnreachable_) {
     log::warning("control plane not reached (" + reason + "); retrying until it answers");
   } else {
@@ -96,6 +105,22 @@ void ControlClient::onTimer(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<ControlClient*>(arg);
   self->engine_.reclaim();
   if (self->accepted_) self->sendStatus();
+}
+
+void ControlClient::onLogTimer(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<ControlClient*>(arg);
+  if (self->accepted_) self->shipLogs();
+}
+
+void ControlClient::shipLogs() {
+  // Batches of at most 1000 requests per ring, so one frame stays small;
+  // while the control plane is away, the rings hold what they can and count
+  // the rest as dropped.
+  for (int batches = 0; batches < 16; ++batches) {
+    pb::EngineMessage m;
+    if (engine_.takeLogs(*m.mutable_logs(), 1000) == 0) return;
+    if (!connection_->send(m)) return;
+  }
 }
 
 void ControlClient::sendStatus() {
@@ -133,12 +158,17 @@ void ControlClient::onFrame(std::string_view payload) {
     case pb::EngineMessage::kSnapshot: {
       std::string error;
       if (engine_.applySnapshot(m.snapshot(), &error)) {
-        log::info("configuration generation " + std::to_string(m.snapshot().generation()) +
-                  " applied");
+        std::string message =
+            "configuration generation " + std::to_string(m.snapshot().generation()) + " applied";
+        log::info(message);
+        engine_.event(6, "config", message);
         sendStatus();
       } else {
-        log::error("configuration generation " + std::to_string(m.snapshot().generation()) +
-                   " not applied, keeping " + std::to_string(engine_.generation()) + ": " + error);
+        std::string message = "configuration generation " +
+                              std::to_string(m.snapshot().generation()) + " not applied, keeping " +
+                              std::to_string(engine_.generation()) + ": " + error;
+        log::error(message);
+        engine_.event(3, "config", message);
       }
       return;
     }

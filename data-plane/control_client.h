@@ -28,6 +28,7 @@ class ControlClient {
     std::string engineId;
     std::string softwareVersion;
     std::chrono::milliseconds statusInterval{1000};
+    std::chrono::milliseconds logInterval{100};  // request logs and events go out this often
     std::chrono::milliseconds backoffMin{100};
     std::chrono::milliseconds backoffMax{5000};
   };
@@ -45,7 +46,9 @@ class ControlClient {
   void onFrame(std::string_view payload);
   void onClosed(const std::string& reason);
   void sendStatus();
+  void shipLogs();
   static void onTimer(evutil_socket_t, short, void* self);
+  static void onLogTimer(evutil_socket_t, short, void* self);
   static void onReconnect(evutil_socket_t, short, void* self);
 
   event_base* base_;
@@ -53,11 +56,13 @@ class ControlClient {
   Options options_;
   std::shared_ptr<channel::Connection> connection_;
   bool accepted_ = false;
+  bool stopping_ = false;
   bool warnedUnreachable_ = false;  // said once per outage, then only at debug level
   std::chrono::milliseconds backoff_;
   std::chrono::milliseconds heartbeat_{1000};
   event* timer_ = nullptr;      // status and heartbeat, every statusInterval
   event* reconnect_ = nullptr;  // one-shot
+  event* logTimer_ = nullptr;   // every logInterval
   uint32_t rng_;
 };
 

@@ -7,8 +7,51 @@
 namespace fulcrum {
 
 Engine::Engine(const Options& options) : shared_(options.capacity, store_) {
-  for (uint32_t i = 0; i < options.loops; ++i)
+  for (uint32_t i = 0; i < options.loops; ++i) {
     loops_.push_back(std::make_unique<PacketProcessor>(shared_, options.link));
+    rings_.push_back(std::make_unique<LogRing>());
+  }
+}
+
+void Engine::event(uint32_t severity, const std::string& msgId, const std::string& message) {
+  if (events_.size() >= kMaxEvents) {
+    events_.erase(events_.begin());  // the oldest goes; what happened last matters most
+    ++eventsDropped_;
+  }
+  pb::EventLog e;
+  e.set_time_unix_us(log::nowUnixUs());
+  e.set_severity(severity);
+  e.set_msg_id(msgId);
+  e.set_message(message);
+  events_.push_back(std::move(e));
+}
+
+size_t Engine::takeLogs(pb::LogBatch& batch, uint32_t max) {
+  size_t moved = events_.size();
+  for (pb::EventLog& e : events_) *batch.add_events() = std::move(e);
+  events_.clear();
+  for (auto& ring : rings_) {
+    moved += ring->drain(max, [&](const RequestLogEntry& e) {
+      pb::RequestLog* r = batch.add_requests();
+      r->set_time_unix_us(e.timeUnixUs);
+      r->set_client(formatEndpoint(IpAddress::v4(e.client), e.clientPort));
+      r->set_facade(formatEndpoint(IpAddress::v4(e.facade), e.facadePort));
+      r->set_application(e.application);
+      r->set_server(e.serverName);
+      r->set_server_address(formatEndpoint(IpAddress::v4(e.server), e.serverPort));
+      r->set_method(e.method);
+      r->set_host(e.host);
+      r->set_path(e.path);
+      r->set_version(e.version);
+    });
+  }
+  return moved;
+}
+
+uint64_t Engine::logsDropped() const {
+  uint64_t n = eventsDropped_;
+  for (const auto& ring : rings_) n += ring->dropped();
+  return n;
 }
 
 Engine::~Engine() = default;
@@ -80,6 +123,7 @@ void Engine::fillStatus(pb::EngineStatus& status, int64_t nowUnixMs) const {
       counter->set_value(v);
     }
   }
+  status.set_logs_dropped(logsDropped());
   status.set_sessions(shared_.table.size());
   status.set_session_capacity(shared_.table.capacity());
 }

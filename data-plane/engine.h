@@ -12,6 +12,7 @@
 
 #include "data-plane/affinity_store.h"
 #include "data-plane/engine_shared.h"
+#include "data-plane/log_queue.h"
 #include "data-plane/processor.h"
 #include "shared/proto/fulcrum.pb.h"
 
@@ -45,6 +46,17 @@ class Engine {
   uint64_t clearSessions(const std::string& application);
   void reclaim() { shared_.reclaim(); }
 
+  // An event for the control plane's syslog file (RFC 5424 severity: 3 error,
+  // 4 warning, 5 notice, 6 info). Kept until shipped; at most kMaxEvents wait,
+  // older ones beyond that are dropped and counted.
+  void event(uint32_t severity, const std::string& msgId, const std::string& message);
+  // Moves up to `max` request logs and the waiting events into `batch`.
+  // Returns how many records it moved.
+  size_t takeLogs(pb::LogBatch& batch, uint32_t max);
+  uint64_t logsDropped() const;
+  // The request-log ring of loop `i` (its single producer is that loop).
+  LogRing& logRing(size_t i) { return *rings_[i]; }
+
   EngineShared& shared() { return shared_; }
   PacketProcessor& loop(size_t i) { return *loops_[i]; }
   size_t loopCount() const { return loops_.size(); }
@@ -52,7 +64,11 @@ class Engine {
  private:
   LocalAffinityStore store_;
   EngineShared shared_;
+  static constexpr size_t kMaxEvents = 1000;
   std::vector<std::unique_ptr<PacketProcessor>> loops_;
+  std::vector<std::unique_ptr<LogRing>> rings_;
+  std::vector<pb::EventLog> events_;
+  uint64_t eventsDropped_ = 0;
   uint64_t generation_ = 0;
 };
 

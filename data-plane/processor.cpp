@@ -87,7 +87,9 @@ uint32_t PacketProcessor::expireAll(uint32_t now) {
   return removed;
 }
 
-void PacketProcessor::onRemoved(const SessionInfo& info) { shared_.sessionRemoved(info); }
+void PacketProcessor::onRemoved(const SessionInfo& info) {
+  shared_.sessionRemoved(info);
+}
 
 Verdict PacketProcessor::process(uint8_t* frame, size_t length, uint16_t serviceSet,
                                  Direction direction, uint32_t now) {

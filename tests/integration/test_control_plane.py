@@ -192,6 +192,9 @@ class ControlPlaneTest(unittest.TestCase):
         wait_for("engines on generation 2", lambda: all(
             int(e["config_generation"]) == 2 for e in self.engines().values()))
         wait_for("engine event in syslog", lambda: "engine e2" in env.syslog())
+        # Events of the engines themselves travel in log batches to the same file.
+        wait_for("e1's own event in syslog", lambda: re.search(
+            r"fulcrum-data e1 config - configuration generation 2 applied", env.syslog()))
         stats = env.cli("show", "statistics", json_out=True)["statistics"]
         control = {c["name"]: int(c["value"]) for c in stats["control"]}
         self.assertEqual(control["engines_connected"], 2)
