@@ -665,10 +665,13 @@ void ControlServer::fillEngines(pb::MgmtReply& reply) const {
 
 void ControlServer::fillStatistics(pb::MgmtReply& reply) const {
   std::map<std::string, uint64_t> totals;
+  std::map<std::string, std::map<std::string, uint64_t>> perApp;
   uint64_t sessions = 0, fallbacks = 0, logsDropped = 0, engines = 0;
   for (const auto& [conn, e] : engines_) {
     if (!e.accepted) continue;
     ++engines;
+    for (const pb::ApplicationCounters& a : e.status.applications())
+      for (const pb::Counter& c : a.counters()) perApp[a.application()][c.name()] += c.value();
     for (const pb::LoopStatus& loop : e.status.loops())
       for (const pb::Counter& c : loop.counters()) totals[c.name()] += c.value();
     sessions += e.status.sessions();
@@ -677,6 +680,11 @@ void ControlServer::fillStatistics(pb::MgmtReply& reply) const {
   }
   pb::Statistics* s = reply.mutable_statistics();
   for (const auto& [name, value] : totals) addCounter(s->mutable_totals(), name, value);
+  for (const auto& [app, counters] : perApp) {
+    pb::ApplicationCounters* a = s->add_applications();
+    a->set_application(app);
+    for (const auto& [name, value] : counters) addCounter(a->mutable_counters(), name, value);
+  }
   addCounter(s->mutable_totals(), "sessions", sessions);
   addCounter(s->mutable_totals(), "store_fallbacks", fallbacks);
   addCounter(s->mutable_totals(), "engine_logs_dropped", logsDropped);

@@ -104,6 +104,16 @@ void Engine::fillStatus(pb::EngineStatus& status, int64_t nowUnixMs) const {
   status.set_config_generation(generation_);
   if (const EngineConfig* cur = shared_.current()) {
     for (const auto& app : cur->apps()) {
+      pb::ApplicationCounters* ac = status.add_applications();
+      ac->set_application(app->name);
+#define FULCRUM_X(field, name)                                            \
+  if (uint64_t v = app->counters.field.load(std::memory_order_relaxed)) { \
+    pb::Counter* c = ac->add_counters();                                  \
+    c->set_name(name);                                                    \
+    c->set_value(v);                                                      \
+  }
+      FULCRUM_APP_COUNTERS(FULCRUM_X)
+#undef FULCRUM_X
       for (uint32_t i = 0; i < app->pool->size(); ++i) {
         pb::ServerSessions* s = status.add_servers();
         s->set_application(app->name);

@@ -4,6 +4,7 @@
 // and then only read by the packet loops (server pools keep their own lock).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -16,6 +17,24 @@
 #include "shared/config/config_types.h"
 
 namespace fulcrum {
+
+// Per-application counters, bumped on the slow path only (a new connection),
+// never per forwarded packet. X(field, name).
+#define FULCRUM_APP_COUNTERS(X)          \
+  X(sessionsCreated, "sessions_created") \
+  X(dropNoServer, "drop_no_server")      \
+  X(dropTableFull, "drop_table_full")    \
+  X(persistenceHits, "persistence_hits") \
+  X(persistenceOverrides, "persistence_overrides")
+
+struct AppCounters {
+#define FULCRUM_X(field, name) std::atomic<uint64_t> field{0};
+  FULCRUM_APP_COUNTERS(FULCRUM_X)
+#undef FULCRUM_X
+  void bump(std::atomic<uint64_t> AppCounters::*c) {
+    (this->*c).fetch_add(1, std::memory_order_relaxed);
+  }
+};
 
 struct AppRuntime {
   std::string name;
@@ -37,6 +56,8 @@ struct AppRuntime {
   std::unordered_map<uint32_t, uint16_t> serverByStableId;
   std::unordered_map<std::string, uint16_t> serverByName;
   std::unique_ptr<ServerPool> pool;
+  // Carried over to the next configuration by EngineShared::publish().
+  mutable AppCounters counters;
 
   // Pool index of a server by name, or -1.
   int serverIndex(const std::string& serverName) const {

@@ -38,6 +38,11 @@ bool EngineShared::publish(std::unique_ptr<EngineConfig> config, bool keepStates
     for (const auto& app : config->apps()) {
       const AppRuntime* was = old->findApp(app->name);
       if (!was) continue;
+#define FULCRUM_X(field, name)                                                   \
+  app->counters.field.store(was->counters.field.load(std::memory_order_relaxed), \
+                            std::memory_order_relaxed);
+      FULCRUM_APP_COUNTERS(FULCRUM_X)
+#undef FULCRUM_X
       for (uint32_t i = 0; i < app->pool->size(); ++i) {
         int w = was->serverIndex(app->pool->server(i).name);
         if (w < 0) continue;

@@ -240,7 +240,10 @@ Verdict PacketProcessor::newConnection(PacketView& v, const FlowKey4& key, uint6
   ServerPool& pool = *app.pool;
   const SelectionKey selection{IpAddress::v4(key.src), key.srcPort};
   int32_t picked = pool.acquire(selection);
-  if (picked == ServerPool::kNoServer) return drop(Counter::kDropNoServer);
+  if (picked == ServerPool::kNoServer) {
+    app.counters.bump(&AppCounters::dropNoServer);
+    return drop(Counter::kDropNoServer);
+  }
   if (app.persistence) {
     const uint32_t proposed = app.serverStableId[static_cast<uint32_t>(picked)];
     AffinityResult r = shared_.affinity.readMissCreate({app.affinityScope, IpAddress::v4(key.src)},
@@ -252,15 +255,21 @@ Verdict PacketProcessor::newConnection(PacketView& v, const FlowKey4& key, uint6
       if (stored != app.serverByStableId.end() && pool.acquireSpecific(stored->second)) {
         picked = static_cast<int32_t>(stored->second);
         counters_.add(Counter::kPersistenceHits);
+        app.counters.bump(&AppCounters::persistenceHits);
       } else {
         // The persisted server cannot take it now; this connection goes
         // elsewhere, the mapping stays for when the server is back.
         picked = pool.acquire(selection);
-        if (picked == ServerPool::kNoServer) return drop(Counter::kDropNoServer);
+        if (picked == ServerPool::kNoServer) {
+          app.counters.bump(&AppCounters::dropNoServer);
+          return drop(Counter::kDropNoServer);
+        }
         counters_.add(Counter::kPersistenceOverrides);
+        app.counters.bump(&AppCounters::persistenceOverrides);
       }
     } else if (!r.created && !r.fallback) {
       counters_.add(Counter::kPersistenceHits);
+      app.counters.bump(&AppCounters::persistenceHits);
     }
   }
   const uint32_t serverIndex = static_cast<uint32_t>(picked);
@@ -285,6 +294,10 @@ Verdict PacketProcessor::newConnection(PacketView& v, const FlowKey4& key, uint6
   if (result.status != SessionTable::CreateStatus::kCreated) {
     shared_.sessionEnded(init.epoch);
     pool.release(serverIndex);
+    if (result.status == SessionTable::CreateStatus::kFull)
+      app.counters.bump(&AppCounters::dropTableFull);
+  } else {
+    app.counters.bump(&AppCounters::sessionsCreated);
   }
   slow.unlock();
   for (size_t i = 0; i < evictedCount; ++i) onRemoved(evicted[i]);

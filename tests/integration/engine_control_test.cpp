@@ -187,6 +187,13 @@ TEST_F(EngineControlTest, SessionsSurviveTheControlPlane) {
        at = out.find("\"engine_id\":\"inproc\"", at + 1))
     ++sessions;
   EXPECT_EQ(sessions, 11u) << out;
+  // Per-application counters reach show statistics, summed over engines.
+  auto [statsCode, stats] = cli({"--json", "show", "statistics"});
+  ASSERT_EQ(statsCode, 0) << stats;
+  EXPECT_NE(stats.find("\"application\":\"shop\",\"counters\":[{\"name\":\"sessions_created\","
+                       "\"value\":\"11\"}"),
+            std::string::npos)
+      << stats;
   // The outage itself was logged by the engine and shipped once it was back.
   ASSERT_TRUE(pump(
       [&] {

@@ -412,6 +412,7 @@ TEST_F(SwapTest, SessionsOutliveTheirConfigurationAndCountsCarryOver) {
   EXPECT_EQ(client(kSyn, 1, 1001).view.dstV4(), kS2);
   publish(kSwapped);
   const AppRuntime& shop = current("shop");
+  EXPECT_EQ(shop.counters.sessionsCreated.load(), 2u);  // counters carry over too
   EXPECT_EQ(shop.pool->active(static_cast<uint32_t>(shop.serverIndex("s2"))), 1u);
   EXPECT_EQ(shop.pool->active(static_cast<uint32_t>(shop.serverIndex("s3"))), 0u);
   // Existing sessions keep their servers, even s1 that left the configuration.
