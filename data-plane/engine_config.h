@@ -56,6 +56,11 @@ struct AppRuntime {
   std::unordered_map<uint32_t, uint16_t> serverByStableId;
   std::unordered_map<std::string, uint16_t> serverByName;
   std::unique_ptr<ServerPool> pool;
+  // Per pool index: which continuous presence of the server this is. Set by
+  // EngineShared::publish() and carried over by name with the server's count,
+  // so a server removed and added again does not absorb the ends of sessions
+  // its earlier presence counted (their counts left with it).
+  std::vector<uint64_t> serverLineage;
   // Carried over to the next configuration by EngineShared::publish().
   mutable AppCounters counters;
 

@@ -1,11 +1,28 @@
 #include "data-plane/engine_shared.h"
 
+#include <sys/random.h>
+
 #include <algorithm>
+#include <chrono>
 
 namespace fulcrum {
 
+namespace {
+
+// The session table's hash seed is secret and per process, so nobody can
+// choose addresses that pile into one bucket. (Selection hashes, which must
+// agree across engines, are fixed instead; see shared/net/hash.h.)
+uint64_t randomSeed() {
+  uint64_t seed = 0;
+  if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
+    seed = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+  return seed | 1;
+}
+
+}  // namespace
+
 EngineShared::EngineShared(uint32_t capacity, AffinityStore& store)
-    : table(capacity),
+    : table(capacity, randomSeed()),
       affinity(store),
       flowLimit(capacity / 4),
       epochs_(std::make_unique<std::atomic<const EngineConfig*>[]>(kEpochs)),
@@ -32,6 +49,16 @@ bool EngineShared::publish(std::unique_ptr<EngineConfig> config, bool keepStates
   }
   nextEpoch_ = (epoch + 1) % kEpochs;
   config->epoch_ = static_cast<uint16_t>(epoch);
+
+  for (const auto& app : config->apps()) {
+    const AppRuntime* was = owned_ ? owned_->findApp(app->name) : nullptr;
+    app->serverLineage.resize(app->pool->size());
+    for (uint32_t i = 0; i < app->pool->size(); ++i) {
+      int w = was ? was->serverIndex(app->pool->server(i).name) : -1;
+      app->serverLineage[i] =
+          w >= 0 ? was->serverLineage[static_cast<uint32_t>(w)] : nextLineage_++;
+    }
+  }
 
   std::unique_lock slow(slowPathLock);
   if (const EngineConfig* old = owned_.get()) {
@@ -96,8 +123,12 @@ void EngineShared::sessionRemoved(const SessionInfo& info) {
       if (cur == made) {
         cur->app(info.app).pool->release(info.serverIndex);
       } else if (const AppRuntime* app = cur->findApp(made->app(info.app).name)) {
-        int index = app->serverIndex(made->app(info.app).pool->server(info.serverIndex).name);
-        if (index >= 0) app->pool->release(static_cast<uint32_t>(index));
+        const AppRuntime& was = made->app(info.app);
+        int index = app->serverIndex(was.pool->server(info.serverIndex).name);
+        // Only the same continuous presence of the server holds this count.
+        if (index >= 0 &&
+            app->serverLineage[static_cast<uint32_t>(index)] == was.serverLineage[info.serverIndex])
+          app->pool->release(static_cast<uint32_t>(index));
       }
     }
   }

@@ -89,7 +89,8 @@ class EngineShared {
   std::atomic<uint64_t> publishSeq_{1};
   std::unique_ptr<std::atomic<const EngineConfig*>[]> epochs_;
   std::unique_ptr<std::atomic<uint32_t>[]> epochSessions_;
-  uint32_t nextEpoch_ = 0;  // control thread only
+  uint32_t nextEpoch_ = 0;    // control thread only
+  uint64_t nextLineage_ = 1;  // control thread only
 
   std::mutex controlMutex_;  // guards everything below (control thread, loop registration)
   std::unique_ptr<EngineConfig> owned_;  // the current configuration

@@ -31,18 +31,24 @@ bool isInitialSyn(uint8_t flags) {
 // under the entry's stripe lock; the CAS covers the other direction's loop.
 TcpState advance(Session4& s, uint8_t flags, Direction from, const TcpTimeouts& t,
                  uint32_t establishedTimeout, uint32_t now) {
-  uint32_t w = s.stateWord.load(std::memory_order_relaxed);
+  uint32_t w = s.stateWord.load(std::memory_order_seq_cst);
   uint32_t next;
   do {
     next = tcpNextState(w, flags, from);
-  } while (next != w && !s.stateWord.compare_exchange_weak(w, next, std::memory_order_relaxed));
-  TcpState state = state_word::state(next);
+  } while (next != w && !s.stateWord.compare_exchange_weak(w, next, std::memory_order_seq_cst));
   // Closed sessions keep the deadline set when they closed, so retransmitted
   // RSTs cannot keep them alive.
-  if (state_word::state(w) != TcpState::kClosed || next != w)
+  if (state_word::state(w) == TcpState::kClosed && next == w) return TcpState::kClosed;
+  for (;;) {
+    TcpState state = state_word::state(next);
     s.expiresAt.store(now + tcpStateTimeout(state, t, establishedTimeout),
-                      std::memory_order_relaxed);
-  return state;
+                      std::memory_order_seq_cst);
+    // The other direction's loop may have moved the state on after we read
+    // it (an RST): its short deadline must not be overwritten by ours.
+    uint32_t again = s.stateWord.load(std::memory_order_seq_cst);
+    if (state_word::state(again) == state) return state;
+    next = again;
+  }
 }
 
 }  // namespace
@@ -109,7 +115,7 @@ void PacketProcessor::processBurst(PacketRef* packets, size_t count, uint32_t no
   PacketView views[kMaxBurst];
   ParseStatus status[kMaxBurst];
   FlowKey4 keys[kMaxBurst];
-  uint64_t hashes[kMaxBurst];
+  uint64_t hashes[kMaxBurst] = {};
   cfg_ = shared_.beginBurst(seenSeq_);
   while (count > 0) {
     size_t n = count < kMaxBurst ? count : kMaxBurst;
@@ -176,8 +182,17 @@ Verdict PacketProcessor::egress(PacketView& v, const FlowKey4& key, uint64_t has
     serverPort = s.serverPort;
   });
   if (hit && flow) {
-    counters_.add(Counter::kFlowPassed);
-    return Verdict::kForward;
+    // A flow entry made before this façade had an application must not hide
+    // it: a new connection's SYN drops the entry and goes to the slow path.
+    const bool nowAnApp =
+        isInitialSyn(flags) && cfg_ && cfg_->match(key.serviceSet, key.dst, key.dstPort);
+    if (!nowAnApp || !shared_.table.removeIf(
+                         key, [](Session4& s) { return s.kind == SessionKind::kFlow; },
+                         [this](const SessionInfo& i) { onRemoved(i); })) {
+      counters_.add(Counter::kFlowPassed);
+      return Verdict::kForward;
+    }
+    return newConnection(v, key, hash, now);
   }
   if (hit && !reopen) {
     v.setDstV4(server);

@@ -517,3 +517,83 @@ TEST(ConfigurationSwaps, UnderTrafficCountsStayExact) {
 
 }  // namespace
 }  // namespace fulcrum
+
+namespace fulcrum {
+namespace {
+
+// Review findings, kept as regressions.
+class ReviewTest : public ProcessorTest {
+ protected:
+  void publish(const std::string& text) {
+    std::string error;
+    ASSERT_TRUE(shared_.publish(buildConfig(text), true, &error)) << error;
+  }
+};
+
+constexpr const char* kLimited = R"(
+set service-set web inside-interface in0 outside-interface out0
+set application shop service-set web facade 198.18.0.10 port 80 algorithm round-robin
+set application shop server s1 address 198.18.1.11 port 8080 max-connections 1
+set application shop server s2 address 198.18.1.12 port 8080
+)";
+
+TEST_F(ReviewTest, ServerRemovedAndAddedAgainKeepsAnExactCount) {
+  publish(kLimited);
+  EXPECT_EQ(client(kSyn, 1, 1000).view.dstV4(), kS1);  // counted on s1's first presence
+  publish(kSwapped);                                   // s1 leaves
+  publish(kLimited);                                   // s1 is back, counting from zero
+  const AppRuntime& shop = *shared_.current()->findApp("shop");
+  const auto s1 = static_cast<uint32_t>(shop.serverIndex("s1"));
+  EXPECT_EQ(shop.pool->active(s1), 0u);
+  uint32_t got = 0;
+  for (uint16_t p = 1001; p < 1004 && got != kS1; ++p) got = client(kSyn, 2, p).view.dstV4();
+  ASSERT_EQ(got, kS1);
+  EXPECT_EQ(shop.pool->active(s1), 1u);
+  // The session from s1's earlier presence ends: it must not take the new one's count.
+  client(kRst, 3, 1000);
+  loop_->expireAll(3 + config_->timeouts().closed);
+  EXPECT_EQ(shop.pool->active(s1), 1u);
+  EXPECT_FALSE(shop.pool->isEligible(s1));  // still at its max-connections of 1
+}
+
+TEST_F(ReviewTest, FlowEntryDoesNotHideANewApplication) {
+  constexpr uint32_t kNew = ip4(198, 18, 0, 30);
+  EXPECT_EQ(client(kSyn, 1, 1000, kClient, kNew).view.dstV4(), kNew);  // no application yet
+  publish(std::string(kConfig) +
+          "set application late service-set web facade 198.18.0.30 port 80\n"
+          "set application late server l1 address 198.18.1.31\n");
+  // The client's retransmitted SYN on the same tuple now reaches the application.
+  EXPECT_EQ(client(kSyn, 2, 1000, kClient, kNew).view.dstV4(), ip4(198, 18, 1, 31));
+  // Packets of an established non-application flow are still just passed.
+  EXPECT_EQ(client(kAck, 2, 1001, kClient, kOther).view.dstV4(), kOther);
+}
+
+TEST_F(ReviewTest, ResetFromOneLoopIsNotUndoneByTheOther) {
+  // Client ACKs on one loop race the server's RSTs on another; every session
+  // must end with the closed timeout, not the established one. The table is
+  // small, so each round makes fresh sessions on fresh ports.
+  PacketProcessor other(shared_, LinkType::kEthernet);
+  constexpr uint16_t kSessions = 200;
+  for (uint16_t round = 0; round < 40; ++round) {
+    const auto base = static_cast<uint16_t>(3000 + round * kSessions);
+    const uint32_t now = 10u + round * 20u;
+    std::vector<uint32_t> serverOf(kSessions);
+    for (uint16_t i = 0; i < kSessions; ++i) {
+      serverOf[i] = client(kSyn, now, static_cast<uint16_t>(base + i)).view.dstV4();
+      client(kAck, now, static_cast<uint16_t>(base + i));
+    }
+    std::thread acks([&] {
+      for (uint16_t i = 0; i < kSessions; ++i) client(kAck, now, static_cast<uint16_t>(base + i));
+    });
+    for (uint16_t i = 0; i < kSessions; ++i) {
+      auto p = reply(serverOf[i], 8080, kRst | kAck, static_cast<uint16_t>(base + i));
+      other.process(p.data(), p.size(), 0, Direction::kIngress, now);
+    }
+    acks.join();
+    loop_->expireAll(now + config_->timeouts().closed);
+    ASSERT_EQ(shared_.table.size(), 0u) << "round " << round;
+  }
+}
+
+}  // namespace
+}  // namespace fulcrum
