@@ -162,6 +162,11 @@ void ControlClient::onFrame(std::string_view payload) {
             "configuration generation " + std::to_string(m.snapshot().generation()) + " applied";
         log::info(message);
         engine_.event(6, "config", message);
+        if (options_.onApplied &&
+            !options_.onApplied(engine_.shared().current()->config(), &error)) {
+          log::error("packet I/O: " + error);
+          engine_.event(3, "io", "packet I/O: " + error);
+        }
         sendStatus();
       } else {
         std::string message = "configuration generation " +

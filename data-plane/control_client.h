@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -31,6 +32,9 @@ class ControlClient {
     std::chrono::milliseconds logInterval{100};  // request logs and events go out this often
     std::chrono::milliseconds backoffMin{100};
     std::chrono::milliseconds backoffMax{5000};
+    // After a snapshot is applied: attach the packet I/O to its service sets
+    // (e.g. open TUN devices). A failure is logged and reported as an event.
+    std::function<bool(const Config&, std::string* error)> onApplied;
   };
   ControlClient(event_base* base, Engine& engine, Options options);
   ~ControlClient();

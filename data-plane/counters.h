@@ -18,6 +18,7 @@ namespace fulcrum {
 #define FULCRUM_LOOP_COUNTERS(X)                                                                  \
   X(kRxPackets, "rx_packets", "packets received by the loop")                                     \
   X(kTxPackets, "tx_packets", "packets forwarded (rewritten or not)")                             \
+  X(kTxErrors, "tx_errors", "forwarded packets the output device did not take")                   \
   X(kNonIpPassed, "non_ip_passed", "frames that are not IP, forwarded unchanged")                 \
   X(kNonTcpPassed, "non_tcp_passed", "IPv4 packets of other protocols, forwarded unchanged")      \
   X(kIpv6Passed, "ipv6_passed", "IPv6 packets forwarded unchanged (no IPv6 NAT yet)")             \

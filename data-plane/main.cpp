@@ -1,11 +1,13 @@
 // fulcrum-data: the data-plane engine daemon.
 //
-//   fulcrum-data [--control ADDR:PORT] [--engine-id ID] [--capacity N] [--log-level LEVEL]
+//   fulcrum-data [--control ADDR:PORT] [--engine-id ID] [--capacity N] [--loops N]
+//                [--io tun|none] [--log-level LEVEL]
 //
 // Connects to the control plane (default 127.0.0.1:7080), takes its
 // configuration from it, reports status every second, and keeps forwarding
-// with its last configuration while the control plane is away. Packet I/O
-// backends (TUN service interfaces) attach their loops to the Engine.
+// with its last configuration while the control plane is away. With the tun
+// backend (the default) every service set's two interfaces are multi-queue
+// TUN devices it creates, one queue per packet loop.
 #include <event2/event.h>
 #include <signal.h>
 #include <unistd.h>
@@ -14,8 +16,12 @@
 #include <cstring>
 #include <string>
 
+#include <thread>
+
 #include "data-plane/control_client.h"
 #include "data-plane/engine.h"
+#include "data-plane/io/loop_runner.h"
+#include "data-plane/io/tun.h"
 #include "shared/log.h"
 
 namespace {
@@ -27,7 +33,9 @@ constexpr const char* kUsage =
     "                    [--log-level error|warning|info|debug]\n"
     "  --control     where the control plane listens for engines (default 127.0.0.1:7080)\n"
     "  --engine-id   this engine's name in the control plane (default: the host name)\n"
-    "  --capacity    session table size, fixed at start (default 1000000)\n";
+    "  --capacity    session table size, fixed at start (default 1000000)\n"
+    "  --loops       packet loops, one thread each, pinned to cores (default: one per core)\n"
+    "  --io          tun (service interfaces are TUN devices; default) or none\n";
 
 int usage(const std::string& message) {
   std::fprintf(stderr, "fulcrum-data: %s\n%s", message.c_str(), kUsage);
@@ -41,8 +49,9 @@ void onSignal(evutil_socket_t, short, void* base) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string control = "127.0.0.1:7080", engineId, level = "info";
+  std::string control = "127.0.0.1:7080", engineId, level = "info", io = "tun";
   uint64_t capacity = fulcrum::SessionTable::kDefaultCapacity;
+  uint64_t loops = std::max(1u, std::thread::hardware_concurrency());
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -64,10 +73,17 @@ int main(int argc, char** argv) {
       capacity = std::strtoull(value.c_str(), &end, 10);
       if (value.empty() || *end != '\0' || capacity == 0 || capacity > 100'000'000)
         return usage("--capacity must be a number from 1 to 100000000, not '" + value + "'");
-    } else if (arg == "--log-level") {
-      level = value;
+    } else if (arg == "--loops") {
+      char* end = nullptr;
+      loops = std::strtoull(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || loops > 256)
+        return usage("--loops must be a number from 0 to 256, not '" + value + "'");
+    } else if (arg == "--io") {
+      if (value != "tun" && value != "none")
+        return usage("--io must be tun or none, not '" + value + "'");
+      io = value;
     } else {
-      return usage("unknown argument '" + arg + "'");
+      level = value;
     }
   }
   auto endpoint = fulcrum::channel::Endpoint::parse(control);
@@ -91,7 +107,18 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   fulcrum::Engine::Options engineOptions;
   engineOptions.capacity = static_cast<uint32_t>(capacity);
+  engineOptions.loops = io == "none" ? 0 : static_cast<uint32_t>(loops);
+  engineOptions.link = fulcrum::LinkType::kRawIp;
   fulcrum::Engine engine(engineOptions);
+  fulcrum::LoopRunner runner(
+      engine,
+      [](const std::string& name, std::string* error) -> std::unique_ptr<fulcrum::PacketQueue> {
+        return fulcrum::TunQueue::open(name, error);
+      },
+      [](const std::string& name, std::string* error) {
+        return fulcrum::setInterfaceUp(name, 0, error);
+      });
+  runner.start();
 
   event_base* base = event_base_new();
   event* sigterm = evsignal_new(base, SIGTERM, onSignal, base);
@@ -103,13 +130,18 @@ int main(int argc, char** argv) {
     options.control = *endpoint;
     options.engineId = engineId;
     options.softwareVersion = kVersion;
+    options.onApplied = [&runner](const fulcrum::Config& config, std::string* error) {
+      return runner.sync(config, error);
+    };
     fulcrum::ControlClient client(base, engine, options);
     client.start();
-    fulcrum::log::info("started: " + std::to_string(capacity) + " sessions, control plane at " +
-                       endpoint->toString());
+    fulcrum::log::info("started: " + std::to_string(capacity) + " sessions, " +
+                       std::to_string(engine.loopCount()) + " packet loops (" + io +
+                       "), control plane at " + endpoint->toString());
     event_base_dispatch(base);
     fulcrum::log::info("stopping");
   }
+  runner.stop();
   event_free(sigterm);
   event_free(sigint);
   event_base_free(base);

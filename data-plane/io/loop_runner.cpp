@@ -1,0 +1,168 @@
+#include "data-plane/io/loop_runner.h"
+
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+
+#include "shared/log.h"
+
+namespace fulcrum {
+
+namespace {
+
+uint32_t monotonicSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<uint32_t>(ts.tv_sec);
+}
+
+constexpr size_t kBurst = PacketProcessor::kMaxBurst;
+constexpr uint32_t kExpireBudget = 512;  // buckets aged per turn
+constexpr int kPollMs = 10;
+
+}  // namespace
+
+LoopRunner::LoopRunner(Engine& engine, QueueFactory factory, LinkUp linkUp)
+    : engine_(engine), factory_(std::move(factory)), linkUp_(std::move(linkUp)) {
+  for (size_t i = 0; i < engine_.loopCount(); ++i) {
+    loops_.push_back(std::make_unique<Loop>());
+    current_.push_back(std::make_shared<Ports>());
+    // Loop i ages its own share of the table's buckets.
+    const uint64_t buckets = engine_.shared().table.bucketCount();
+    const uint64_t n = engine_.loopCount();
+    engine_.loop(i).setExpirySlice(static_cast<uint32_t>(buckets * i / n),
+                                   static_cast<uint32_t>(buckets * (i + 1) / n));
+  }
+}
+
+LoopRunner::~LoopRunner() {
+  stop();
+}
+
+bool LoopRunner::sync(const Config& config, std::string* error) {
+  std::vector<std::shared_ptr<Ports>> next(loops_.size());
+  for (auto& p : next) p = std::make_shared<Ports>();
+  std::vector<std::string> opened;
+  for (size_t ss = 0; ss < config.serviceSets.size(); ++ss) {
+    const ServiceSetConfig& set = config.serviceSets[ss];
+    for (size_t l = 0; l < loops_.size(); ++l) {
+      Pair pair;
+      pair.inside = set.insideInterface;
+      pair.outside = set.outsideInterface;
+      pair.serviceSet = static_cast<uint16_t>(ss);
+      // Queues of a service set that keeps its interfaces are reused.
+      for (const Pair& old : current_[l]->pairs) {
+        if (old.inside == pair.inside && old.outside == pair.outside) {
+          pair.in = old.in;
+          pair.out = old.out;
+        }
+      }
+      if (!pair.in) {
+        std::unique_ptr<PacketQueue> in = factory_(pair.inside, error);
+        if (!in) return false;
+        std::unique_ptr<PacketQueue> out = factory_(pair.outside, error);
+        if (!out) return false;
+        pair.in = std::move(in);
+        pair.out = std::move(out);
+        if (l == 0) {
+          opened.push_back(pair.inside);
+          opened.push_back(pair.outside);
+        }
+      }
+      next[l]->pairs.push_back(std::move(pair));
+    }
+  }
+  for (const std::string& name : opened)
+    if (!linkUp_(name, error)) return false;
+  for (size_t l = 0; l < loops_.size(); ++l) {
+    current_[l] = next[l];
+    std::lock_guard lock(loops_[l]->mutex);
+    loops_[l]->next = next[l];
+    loops_[l]->changed.store(true, std::memory_order_release);
+  }
+  if (!opened.empty()) {
+    std::string names;
+    for (const auto& n : opened) names += (names.empty() ? "" : ", ") + n;
+    log::info("service interfaces up: " + names + " (" + std::to_string(loops_.size()) +
+              " queues each)");
+  }
+  return true;
+}
+
+void LoopRunner::start() {
+  stop_.store(false);
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  for (size_t i = 0; i < loops_.size(); ++i) {
+    loops_[i]->thread = std::thread([this, i] { run(i); });
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(i % cores, &set);
+    pthread_setaffinity_np(loops_[i]->thread.native_handle(), sizeof(set), &set);
+  }
+}
+
+void LoopRunner::stop() {
+  stop_.store(true);
+  for (auto& loop : loops_)
+    if (loop->thread.joinable()) loop->thread.join();
+}
+
+void LoopRunner::run(size_t index) {
+  Loop& me = *loops_[index];
+  PacketProcessor& processor = engine_.loop(index);
+  std::shared_ptr<const Ports> ports = std::make_shared<Ports>();
+  std::vector<pollfd> fds;
+  std::vector<std::unique_ptr<PacketBuffer>> storage(kBurst);
+  PacketBuffer* buffers[kBurst];
+  for (size_t i = 0; i < kBurst; ++i) {
+    storage[i] = std::make_unique<PacketBuffer>();
+    buffers[i] = storage[i].get();
+  }
+  PacketRef refs[kBurst];
+  PacketBuffer* forward[kBurst];
+
+  auto serve = [&](PacketQueue& from, PacketQueue& to, uint16_t serviceSet, Direction direction,
+                   uint32_t now) {
+    size_t n = from.receiveBurst(buffers, kBurst);
+    if (n == 0) return false;
+    for (size_t i = 0; i < n; ++i)
+      refs[i] = {buffers[i]->data, buffers[i]->length, serviceSet, direction};
+    processor.processBurst(refs, n, now);
+    size_t out = 0;
+    for (size_t i = 0; i < n; ++i)
+      if (refs[i].verdict == Verdict::kForward) forward[out++] = buffers[i];
+    size_t sent = to.transmitBurst(forward, out);
+    if (sent < out) processor.countTxErrors(out - sent);
+    return true;
+  };
+
+  while (!stop_.load(std::memory_order_relaxed)) {
+    if (me.changed.load(std::memory_order_acquire)) {
+      std::lock_guard lock(me.mutex);
+      ports = me.next;
+      me.changed.store(false, std::memory_order_relaxed);
+      fds.clear();
+      for (const Pair& p : ports->pairs) {
+        fds.push_back({p.in->pollFd(), POLLIN, 0});
+        fds.push_back({p.out->pollFd(), POLLIN, 0});
+      }
+    }
+    bool busy = false;
+    const uint32_t now = monotonicSeconds();
+    for (const Pair& p : ports->pairs) {
+      busy |= serve(*p.in, *p.out, p.serviceSet, Direction::kEgress, now);
+      busy |= serve(*p.out, *p.in, p.serviceSet, Direction::kIngress, now);
+    }
+    processor.expireStep(now, kExpireBudget);
+    if (!busy) {
+      processor.idle();
+      if (fds.empty())
+        ::poll(nullptr, 0, kPollMs);
+      else
+        ::poll(fds.data(), fds.size(), kPollMs);
+    }
+  }
+}
+
+}  // namespace fulcrum

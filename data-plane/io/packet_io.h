@@ -1,0 +1,34 @@
+// Packet I/O: the interface in front of every backend (CONVENTIONS.md #14),
+// so the packet loops above it are the same for TUN devices, AF_PACKET rings
+// or captures.
+//
+// A PacketQueue is one queue of one device, owned by one packet loop: burst
+// receive and burst transmit, never shared between threads.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace fulcrum {
+
+// Room for a full-size IPv4/IPv6 packet on a 9000-byte MTU link.
+inline constexpr size_t kMaxPacketSize = 9216;
+
+struct PacketBuffer {
+  uint32_t length = 0;
+  alignas(64) uint8_t data[kMaxPacketSize];
+};
+
+class PacketQueue {
+ public:
+  virtual ~PacketQueue() = default;
+  // A descriptor that polls readable when packets wait (-1: none).
+  virtual int pollFd() const = 0;
+  // Receives up to `max` packets; returns how many (0 when none is ready).
+  virtual size_t receiveBurst(PacketBuffer** buffers, size_t max) = 0;
+  // Transmits `count` packets; returns how many the device took. The caller
+  // counts the rest as dropped.
+  virtual size_t transmitBurst(PacketBuffer* const* buffers, size_t count) = 0;
+};
+
+}  // namespace fulcrum
