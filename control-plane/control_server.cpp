@@ -132,7 +132,10 @@ bool ControlServer::start(std::string* error) {
               break;
             }
         };
-        auto conn = channel::Connection::adopt(base_, fd, "management client", {}, std::move(cb));
+        // A client that connects and then says nothing is let go after a while.
+        channel::Connection::Options o;
+        o.idleTimeout = std::chrono::seconds(60);
+        auto conn = channel::Connection::adopt(base_, fd, "management client", o, std::move(cb));
         if (conn) mgmt_.insert(conn);
       },
       error);
