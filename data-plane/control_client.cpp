@@ -30,6 +30,7 @@ ControlClient::ControlClient(event_base* base, Engine& engine, Options options)
   timer_ = event_new(base_, -1, EV_PERSIST, &ControlClient::onTimer, this);
   reconnect_ = event_new(base_, -1, 0, &ControlClient::onReconnect, this);
   logTimer_ = event_new(base_, -1, EV_PERSIST, &ControlClient::onLogTimer, this);
+  heartbeatTimer_ = event_new(base_, -1, EV_PERSIST, &ControlClient::onHeartbeat, this);
 }
 
 ControlClient::~ControlClient() {
@@ -38,6 +39,7 @@ ControlClient::~ControlClient() {
   event_free(timer_);
   event_free(reconnect_);
   event_free(logTimer_);
+  event_free(heartbeatTimer_);
 }
 
 void ControlClient::start() {
@@ -107,6 +109,14 @@ void ControlClient::onTimer(evutil_socket_t, short, void* arg) {
   if (self->accepted_) self->sendStatus();
 }
 
+void ControlClient::onHeartbeat(evutil_socket_t, short, void* arg) {
+  auto* self = static_cast<ControlClient*>(arg);
+  if (!self->accepted_) return;
+  pb::EngineMessage m;
+  m.mutable_heartbeat()->set_time_unix_ms(log::nowUnixMs());
+  self->connection_->send(m);
+}
+
 void ControlClient::onLogTimer(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<ControlClient*>(arg);
   if (self->accepted_) self->shipLogs();
@@ -148,8 +158,16 @@ void ControlClient::onFrame(std::string_view payload) {
       accepted_ = true;
       warnedUnreachable_ = false;
       backoff_ = options_.backoffMin;
+      // Both sides now keep the control plane's rhythm: we send a heartbeat
+      // every interval (status alone comes only every second) and drop the
+      // control plane after three silent ones.
       if (r.heartbeat_interval_ms() > 0)
         heartbeat_ = std::chrono::milliseconds(r.heartbeat_interval_ms());
+      connection_->setIdleTimeout(heartbeat_ * 3);
+      {
+        timeval hb = toTimeval(heartbeat_);
+        event_add(heartbeatTimer_, &hb);
+      }
       log::info("connected to the control plane " + connection_->peer() + " (version " +
                 r.software_version() + ")");
       sendStatus();

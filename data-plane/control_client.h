@@ -53,6 +53,7 @@ class ControlClient {
   void shipLogs();
   static void onTimer(evutil_socket_t, short, void* self);
   static void onLogTimer(evutil_socket_t, short, void* self);
+  static void onHeartbeat(evutil_socket_t, short, void* self);
   static void onReconnect(evutil_socket_t, short, void* self);
 
   event_base* base_;
@@ -67,6 +68,7 @@ class ControlClient {
   event* timer_ = nullptr;      // status and heartbeat, every statusInterval
   event* reconnect_ = nullptr;  // one-shot
   event* logTimer_ = nullptr;   // every logInterval
+  event* heartbeatTimer_ = nullptr;  // every heartbeat interval the control plane asked for
   uint32_t rng_;
 };
 

@@ -1,9 +1,11 @@
 #include "data-plane/io/loop_runner.h"
 
 #include <poll.h>
+
 #include <pthread.h>
 #include <sched.h>
 #include <time.h>
+#include <algorithm>
 
 #include "shared/log.h"
 
@@ -18,8 +20,17 @@ uint32_t monotonicSeconds() {
 }
 
 constexpr size_t kBurst = PacketProcessor::kMaxBurst;
-constexpr uint32_t kExpireBudget = 512;  // buckets aged per turn
 constexpr int kPollMs = 10;
+// A loop ages its whole slice of the table about once a second, a share per
+// turn in proportion to the time since its last turn, so a session is gone
+// within a second of its timeout whether the loop is busy or idle.
+constexpr uint64_t kSweepPeriodMs = 1000;
+
+uint64_t monotonicMs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
 
 }  // namespace
 
@@ -137,6 +148,9 @@ void LoopRunner::run(size_t index) {
     return true;
   };
 
+  const uint64_t buckets = engine_.shared().table.bucketCount();
+  const uint64_t slice = (buckets + loops_.size() - 1) / loops_.size();
+  uint64_t lastSweepMs = monotonicMs();
   while (!stop_.load(std::memory_order_relaxed)) {
     if (me.changed.load(std::memory_order_acquire)) {
       std::lock_guard lock(me.mutex);
@@ -154,7 +168,12 @@ void LoopRunner::run(size_t index) {
       busy |= serve(*p.in, *p.out, p.serviceSet, Direction::kEgress, now);
       busy |= serve(*p.out, *p.in, p.serviceSet, Direction::kIngress, now);
     }
-    processor.expireStep(now, kExpireBudget);
+    const uint64_t nowMs = monotonicMs();
+    const uint64_t budget = std::min(slice, slice * (nowMs - lastSweepMs) / kSweepPeriodMs + 1);
+    if (nowMs != lastSweepMs) {
+      processor.expireStep(now, static_cast<uint32_t>(budget));
+      lastSweepMs = nowMs;
+    }
     if (!busy) {
       processor.idle();
       if (fds.empty())

@@ -181,6 +181,18 @@ std::shared_ptr<Connection> Connection::connect(event_base* base, const Endpoint
   return c;
 }
 
+void Connection::setIdleTimeout(std::chrono::milliseconds timeout) {
+  options_.idleTimeout = timeout;
+  if (!bev_) return;
+  if (timeout.count() > 0) {
+    timeval tv{static_cast<time_t>(timeout.count() / 1000),
+               static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
+    bufferevent_set_timeouts(bev_, &tv, nullptr);
+  } else {
+    bufferevent_set_timeouts(bev_, nullptr, nullptr);
+  }
+}
+
 bool Connection::send(const google::protobuf::MessageLite& message) {
   if (!isOpen() || closing_) return false;
   size_t size = message.ByteSizeLong();

@@ -84,6 +84,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Closes once everything queued has been written (or after a short bound).
   void closeAfterFlush(const std::string& reason);
 
+  // Changes the idle timeout (0 = none), e.g. once the peer announced its
+  // heartbeat interval.
+  void setIdleTimeout(std::chrono::milliseconds timeout);
+
   const std::string& peer() const { return peer_; }
   bool isOpen() const { return bev_ != nullptr && !closed_; }
 
