@@ -16,6 +16,7 @@ inline constexpr size_t kMaxPacketSize = 9216;
 
 struct PacketBuffer {
   uint32_t length = 0;
+  int64_t timestampUs = 0;  // when it was captured (pcap backend); 0 when the backend has none
   alignas(64) uint8_t data[kMaxPacketSize];
 };
 

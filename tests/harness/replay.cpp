@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "data-plane/engine_config.h"
+#include "data-plane/io/pcap_queue.h"
 #include "data-plane/processor.h"
 #include "shared/net/checksum.h"
 #include "shared/net/packet_view.h"
@@ -57,13 +58,6 @@ struct FlowState {
   bool closed() const { return rst || (finClient && finServer); }
 };
 
-struct PcapCloser {
-  void operator()(pcap_t* p) const { pcap_close(p); }
-};
-struct DumperCloser {
-  void operator()(pcap_dumper_t* d) const { pcap_dump_close(d); }
-};
-
 void recomputeChecksums(const PacketView& v) {
   checksum::store16(v.ip + 10, checksum::ipv4HeaderChecksum(v.ip, v.ipHeaderLength));
   checksum::store16(v.tcp + 16, checksum::ipv4TransportChecksum(v.srcV4(), v.dstV4(), 6, v.tcp,
@@ -93,27 +87,20 @@ bool run(const Config& config, const Options& options, Report& report, std::stri
   }
   const uint16_t ss = static_cast<uint16_t>(ssIndex);
 
-  char errbuf[PCAP_ERRBUF_SIZE] = {0};
-  std::unique_ptr<pcap_t, PcapCloser> pcap(pcap_open_offline(options.capturePath.c_str(), errbuf));
-  if (!pcap) {
-    *error = "cannot read capture " + options.capturePath + ": " + errbuf;
-    return false;
-  }
+  std::unique_ptr<PcapQueue> input = PcapQueue::openRead(options.capturePath, error);
+  if (!input) return false;
   Link link{};
-  if (!linkFor(pcap_datalink(pcap.get()), link)) {
+  if (!linkFor(input->linkType(), link)) {
     *error = "capture " + options.capturePath + ": unsupported link type " +
-             std::to_string(pcap_datalink(pcap.get()));
+             std::to_string(input->linkType());
     return false;
   }
-  std::unique_ptr<pcap_dumper_t, DumperCloser> outCluster, outClient;
+  std::unique_ptr<PcapQueue> outCluster, outClient;
   for (auto [path, out] :
        {std::pair{&options.outCluster, &outCluster}, std::pair{&options.outClient, &outClient}}) {
     if (path->empty()) continue;
-    out->reset(pcap_dump_open(pcap.get(), path->c_str()));
-    if (!*out) {
-      *error = "cannot write " + *path + ": " + pcap_geterr(pcap.get());
-      return false;
-    }
+    *out = PcapQueue::openWrite(*path, input->linkType(), error);
+    if (!*out) return false;
   }
 
   LocalAffinityStore store;
@@ -135,28 +122,27 @@ bool run(const Config& config, const Options& options, Report& report, std::stri
   }
 
   std::map<FlowId, FlowState> flows;
-  std::vector<uint8_t> buffer;
+  auto packet = std::make_unique<PacketBuffer>();
+  PacketBuffer* buffers[1] = {packet.get()};
+  uint8_t* const buffer = packet->data;
   uint32_t now = 0;
   auto mismatch = [&](const std::string& what) {
     if (report.mismatches++ == 0) report.firstMismatch = what;
   };
-  auto write = [](pcap_dumper_t* d, const pcap_pkthdr* h, const uint8_t* data) {
-    if (d) pcap_dump(reinterpret_cast<u_char*>(d), h, data);
+  // Written as the packet stands at that moment (the buffer is rewritten in place).
+  auto write = [&](const std::unique_ptr<PcapQueue>& out) {
+    if (out) out->transmitBurst(buffers, 1);
   };
 
-  pcap_pkthdr* header = nullptr;
-  const u_char* data = nullptr;
-  int rc;
-  while ((rc = pcap_next_ex(pcap.get(), &header, &data)) == 1) {
+  while (input->receiveBurst(buffers, 1) == 1) {
     ++report.packets;
-    now = static_cast<uint32_t>(header->ts.tv_sec);
-    buffer.assign(data, data + header->caplen);
-    if (header->caplen < link.strip) {
+    now = static_cast<uint32_t>(packet->timestampUs / 1000000);
+    if (packet->length < link.strip) {
       ++report.passthroughPackets;
       continue;
     }
-    uint8_t* frame = buffer.data() + link.strip;
-    const size_t frameLength = header->caplen - link.strip;
+    uint8_t* frame = buffer + link.strip;
+    const size_t frameLength = packet->length - link.strip;
 
     PacketView in;
     ParseStatus status = parsePacket(frame, frameLength, link.type, in);
@@ -172,7 +158,7 @@ bool run(const Config& config, const Options& options, Report& report, std::stri
       FlowState& flow = it->second;
       const bool inputValid = in.ipv4ChecksumValid() && in.tcpChecksumValid();
       const uint8_t flags = in.tcpFlags();
-      write(outClient.get(), header, buffer.data());
+      write(outClient);
       Verdict verdict = processor.process(frame, frameLength, ss, Direction::kEgress, now);
       if (flags & tcpflag::kRst) flow.rst = true;
       if (flags & tcpflag::kFin) flow.finClient = true;
@@ -204,7 +190,7 @@ bool run(const Config& config, const Options& options, Report& report, std::stri
       if (inputValid && !(out.ipv4ChecksumValid() && out.tcpChecksumValid())) {
         ++report.checksumErrors;
       }
-      write(outCluster.get(), header, buffer.data());
+      write(outCluster);
     } else if (fromFacade) {
       FlowId id{in.dstV4(), in.dstPort(), in.srcV4(), in.srcPort()};
       auto it = flows.find(id);
@@ -229,7 +215,7 @@ bool run(const Config& config, const Options& options, Report& report, std::stri
         in.setSrcV4(flow.server);
         in.setSrcPort(flow.serverPort);
       }
-      write(outCluster.get(), header, buffer.data());
+      write(outCluster);
       Verdict verdict = processor.process(frame, frameLength, ss, Direction::kIngress, now);
       if (flags & tcpflag::kRst) flow.rst = true;
       if (flags & tcpflag::kFin) flow.finServer = true;
@@ -245,7 +231,7 @@ bool run(const Config& config, const Options& options, Report& report, std::stri
       if (std::memcmp(frame + l3, original.data() + l3, frameLength - l3) != 0)
         mismatch("reply to " + endpoint(std::get<0>(id), std::get<1>(id)) +
                  " differs from the captured original after un-NAT");
-      write(outClient.get(), header, buffer.data());
+      write(outClient);
     } else {
       ++report.passthroughPackets;
       const std::vector<uint8_t> original(frame, frame + frameLength);
@@ -256,12 +242,12 @@ bool run(const Config& config, const Options& options, Report& report, std::stri
       }
       if (std::memcmp(frame, original.data(), frameLength) != 0)
         mismatch("a packet of no application was changed");
-      write(outCluster.get(), header, buffer.data());
+      write(outCluster);
     }
     processor.expireStep(now, 1024);
   }
-  if (rc == PCAP_ERROR) {
-    *error = "capture " + options.capturePath + " is damaged: " + pcap_geterr(pcap.get());
+  if (input->failed()) {
+    *error = "capture " + options.capturePath + " is damaged: " + input->error();
     return false;
   }
 
