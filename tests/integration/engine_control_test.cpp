@@ -147,7 +147,12 @@ class EngineControlTest : public ::testing::Test {
     s.srcPort = port;
     s.flags = flags;
     auto p = buildTcp(s);
-    if (engine_->loop(0).process(p.data(), p.size(), 0, Direction::kEgress, 100) !=
+    // The loops' clock, as fulcrum-data's loops read it: session dumps compare
+    // expiry times against it.
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    const auto now = static_cast<uint32_t>(ts.tv_sec);
+    if (engine_->loop(0).process(p.data(), p.size(), 0, Direction::kEgress, now) !=
         Verdict::kForward)
       return 0;
     PacketView v;
