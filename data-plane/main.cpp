@@ -35,7 +35,8 @@ constexpr const char* kUsage =
     "  --engine-id   this engine's name in the control plane (default: the host name)\n"
     "  --capacity    session table size, fixed at start (default 1000000)\n"
     "  --loops       packet loops, one thread each, pinned to cores (default: one per core)\n"
-    "  --io          tun (service interfaces are TUN devices; default) or none\n";
+    "  --io          tun (service interfaces are TUN devices; default) or none\n"
+    "  --burst       packets a loop takes from a queue per turn, 1 to 32 (default 32)\n";
 
 int usage(const std::string& message) {
   std::fprintf(stderr, "fulcrum-data: %s\n%s", message.c_str(), kUsage);
@@ -52,6 +53,7 @@ int main(int argc, char** argv) {
   std::string control = "127.0.0.1:7080", engineId, level = "info", io = "tun";
   uint64_t capacity = fulcrum::SessionTable::kDefaultCapacity;
   uint64_t loops = std::max(1u, std::thread::hardware_concurrency());
+  uint64_t burst = fulcrum::PacketProcessor::kMaxBurst;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -78,6 +80,11 @@ int main(int argc, char** argv) {
       loops = std::strtoull(value.c_str(), &end, 10);
       if (value.empty() || *end != '\0' || loops > 256)
         return usage("--loops must be a number from 0 to 256, not '" + value + "'");
+    } else if (arg == "--burst") {
+      char* end = nullptr;
+      burst = std::strtoull(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || burst < 1 || burst > fulcrum::PacketProcessor::kMaxBurst)
+        return usage("--burst must be a number from 1 to 32, not '" + value + "'");
     } else if (arg == "--io") {
       if (value != "tun" && value != "none")
         return usage("--io must be tun or none, not '" + value + "'");
@@ -117,7 +124,8 @@ int main(int argc, char** argv) {
       },
       [](const std::string& name, std::string* error) {
         return fulcrum::setInterfaceUp(name, 0, error);
-      });
+      },
+      burst);
   runner.start();
 
   event_base* base = event_base_new();

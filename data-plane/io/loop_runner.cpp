@@ -34,8 +34,11 @@ uint64_t monotonicMs() {
 
 }  // namespace
 
-LoopRunner::LoopRunner(Engine& engine, QueueFactory factory, LinkUp linkUp)
-    : engine_(engine), factory_(std::move(factory)), linkUp_(std::move(linkUp)) {
+LoopRunner::LoopRunner(Engine& engine, QueueFactory factory, LinkUp linkUp, size_t burst)
+    : engine_(engine),
+      factory_(std::move(factory)),
+      linkUp_(std::move(linkUp)),
+      burst_(std::clamp<size_t>(burst, 1, kBurst)) {
   for (size_t i = 0; i < engine_.loopCount(); ++i) {
     loops_.push_back(std::make_unique<Loop>());
     current_.push_back(std::make_shared<Ports>());
@@ -135,7 +138,7 @@ void LoopRunner::run(size_t index) {
 
   auto serve = [&](PacketQueue& from, PacketQueue& to, uint16_t serviceSet, Direction direction,
                    uint32_t now) {
-    size_t n = from.receiveBurst(buffers, kBurst);
+    size_t n = from.receiveBurst(buffers, burst_);
     if (n == 0) return false;
     for (size_t i = 0; i < n; ++i)
       refs[i] = {buffers[i]->data, buffers[i]->length, serviceSet, direction};

@@ -37,7 +37,9 @@ class LoopRunner {
   // Brings an interface up once its queues exist.
   using LinkUp = std::function<bool(const std::string& name, std::string* error)>;
 
-  LoopRunner(Engine& engine, QueueFactory factory, LinkUp linkUp);
+  // `burst`: packets taken from a queue per turn, 1 to PacketProcessor::kMaxBurst.
+  LoopRunner(Engine& engine, QueueFactory factory, LinkUp linkUp,
+             size_t burst = PacketProcessor::kMaxBurst);
   ~LoopRunner();
   LoopRunner(const LoopRunner&) = delete;
   LoopRunner& operator=(const LoopRunner&) = delete;
@@ -70,6 +72,7 @@ class LoopRunner {
   Engine& engine_;
   QueueFactory factory_;
   LinkUp linkUp_;
+  size_t burst_;
   std::vector<std::unique_ptr<Loop>> loops_;
   std::vector<std::shared_ptr<const Ports>> current_;  // control thread's view, per loop
   std::atomic<bool> stop_{false};

@@ -229,6 +229,7 @@ class Topology:
         self.ns_cli, self.ns_lb = self.prefix + "cli", self.prefix + "lb"
         self.ns_srv = {name: self.prefix + name for name in SERVERS}
         self.loops, self.capacity = loops, capacity
+        self.data_args = []  # more fulcrum-data arguments (benchmarks)
         self.dir = tempfile.mkdtemp(prefix="fulcrum-e2e-%d-%d-" % (os.getpid(), self.n))
         self.state = os.path.join(self.dir, "state")
         self.socket = os.path.join(self.state, "mgmt.sock")
@@ -437,6 +438,7 @@ class Topology:
                 "--engine-id", "lb1", "--loops", str(self.loops)]
         if self.capacity:
             argv += ["--capacity", str(self.capacity)]
+        argv += list(self.data_args)
         self.start("data", self.ns_lb, argv)
         self.wait_for_devices(timeout)
         self.route_into_fulcrum()
