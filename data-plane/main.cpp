@@ -36,7 +36,9 @@ constexpr const char* kUsage =
     "  --capacity    session table size, fixed at start (default 1000000)\n"
     "  --loops       packet loops, one thread each, pinned to cores (default: one per core)\n"
     "  --io          tun (service interfaces are TUN devices; default) or none\n"
-    "  --burst       packets a loop takes from a queue per turn, 1 to 32 (default 32)\n";
+    "  --burst       packets a loop takes from a queue per turn, 1 to 32 (default 32)\n"
+    "  --offload     on: TUN devices exchange GSO super-packets with partial checksums\n"
+    "                (up to 64 KiB per system call); off: one packet each (default on)\n";
 
 int usage(const std::string& message) {
   std::fprintf(stderr, "fulcrum-data: %s\n%s", message.c_str(), kUsage);
@@ -54,6 +56,7 @@ int main(int argc, char** argv) {
   uint64_t capacity = fulcrum::SessionTable::kDefaultCapacity;
   uint64_t loops = std::max(1u, std::thread::hardware_concurrency());
   uint64_t burst = fulcrum::PacketProcessor::kMaxBurst;
+  bool offload = true;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -85,6 +88,10 @@ int main(int argc, char** argv) {
       burst = std::strtoull(value.c_str(), &end, 10);
       if (value.empty() || *end != '\0' || burst < 1 || burst > fulcrum::PacketProcessor::kMaxBurst)
         return usage("--burst must be a number from 1 to 32, not '" + value + "'");
+    } else if (arg == "--offload") {
+      if (value != "on" && value != "off")
+        return usage("--offload must be on or off, not '" + value + "'");
+      offload = value == "on";
     } else if (arg == "--io") {
       if (value != "tun" && value != "none")
         return usage("--io must be tun or none, not '" + value + "'");
@@ -119,8 +126,9 @@ int main(int argc, char** argv) {
   fulcrum::Engine engine(engineOptions);
   fulcrum::LoopRunner runner(
       engine,
-      [](const std::string& name, std::string* error) -> std::unique_ptr<fulcrum::PacketQueue> {
-        return fulcrum::TunQueue::open(name, error);
+      [offload](const std::string& name,
+                std::string* error) -> std::unique_ptr<fulcrum::PacketQueue> {
+        return fulcrum::TunQueue::open(name, offload, error);
       },
       [](const std::string& name, std::string* error) {
         return fulcrum::setInterfaceUp(name, 0, error);

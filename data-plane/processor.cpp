@@ -121,6 +121,7 @@ void PacketProcessor::processBurst(PacketRef* packets, size_t count, uint32_t no
     size_t n = count < kMaxBurst ? count : kMaxBurst;
     for (size_t i = 0; i < n; ++i) {
       status[i] = parsePacket(packets[i].data, packets[i].length, link_, views[i]);
+      views[i].l4ChecksumPartial = packets[i].l4ChecksumPartial;
       if (status[i] == ParseStatus::kTcpIpv4) {
         keys[i] = keyOf(views[i], packets[i].serviceSet, packets[i].direction);
         hashes[i] = shared_.table.hash(keys[i]);

@@ -45,6 +45,7 @@ struct PacketRef {
   uint32_t length = 0;
   uint16_t serviceSet = 0;
   Direction direction = Direction::kEgress;
+  bool l4ChecksumPartial = false;       // see PacketView::l4ChecksumPartial
   Verdict verdict = Verdict::kForward;  // set by processBurst
 };
 

@@ -141,7 +141,8 @@ void LoopRunner::run(size_t index) {
     size_t n = from.receiveBurst(buffers, burst_);
     if (n == 0) return false;
     for (size_t i = 0; i < n; ++i)
-      refs[i] = {buffers[i]->data, buffers[i]->length, serviceSet, direction};
+      refs[i] = {buffers[i]->data, buffers[i]->length, serviceSet, direction,
+                 buffers[i]->l4ChecksumPartial()};
     processor.processBurst(refs, n, now);
     size_t out = 0;
     for (size_t i = 0; i < n; ++i)

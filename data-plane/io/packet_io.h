@@ -11,12 +11,21 @@
 
 namespace fulcrum {
 
-// Room for a full-size IPv4/IPv6 packet on a 9000-byte MTU link.
-inline constexpr size_t kMaxPacketSize = 9216;
+// Room for the largest IPv4 packet: a GSO super-packet from a TUN device
+// with offloads carries up to 64 KiB of TCP in one buffer.
+inline constexpr size_t kMaxPacketSize = 65536;
+inline constexpr size_t kVnetHeaderSize = 10;  // struct virtio_net_hdr
 
 struct PacketBuffer {
   uint32_t length = 0;
   int64_t timestampUs = 0;  // when it was captured (pcap backend); 0 when the backend has none
+  // The virtio_net_hdr a TUN device with offloads put before the packet,
+  // written back unchanged with it (GSO size and type, checksum start and
+  // offset stay right: NAT changes no header length). Zero otherwise.
+  uint8_t vnet[kVnetHeaderSize] = {};
+  // VIRTIO_NET_HDR_F_NEEDS_CSUM: the TCP checksum field holds only the
+  // pseudo-header sum; the kernel completes it later.
+  bool l4ChecksumPartial() const { return (vnet[0] & 1) != 0; }
   alignas(64) uint8_t data[kMaxPacketSize];
 };
 

@@ -5,6 +5,7 @@
 #include <linux/if_tun.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,7 +13,8 @@
 
 namespace fulcrum {
 
-std::unique_ptr<TunQueue> TunQueue::open(const std::string& name, std::string* error) {
+std::unique_ptr<TunQueue> TunQueue::open(const std::string& name, bool offload,
+                                         std::string* error) {
   if (name.empty() || name.size() >= IFNAMSIZ) {
     *error = "interface name '" + name + "' must have 1 to " + std::to_string(IFNAMSIZ - 1) +
              " characters";
@@ -24,14 +26,23 @@ std::unique_ptr<TunQueue> TunQueue::open(const std::string& name, std::string* e
     return nullptr;
   }
   ifreq ifr{};
-  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE;
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE | (offload ? IFF_VNET_HDR : 0);
   std::memcpy(ifr.ifr_name, name.c_str(), name.size());
   if (ioctl(fd, TUNSETIFF, &ifr) != 0) {
     *error = "create TUN queue " + name + ": " + std::strerror(errno);
     ::close(fd);
     return nullptr;
   }
-  return std::unique_ptr<TunQueue>(new TunQueue(fd));
+  if (offload) {
+    int size = static_cast<int>(kVnetHeaderSize);
+    unsigned features = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+    if (ioctl(fd, TUNSETVNETHDRSZ, &size) != 0 || ioctl(fd, TUNSETOFFLOAD, features) != 0) {
+      *error = "enable offloads on TUN queue " + name + ": " + std::strerror(errno);
+      ::close(fd);
+      return nullptr;
+    }
+  }
+  return std::unique_ptr<TunQueue>(new TunQueue(fd, offload));
 }
 
 TunQueue::~TunQueue() {
@@ -42,9 +53,18 @@ size_t TunQueue::receiveBurst(PacketBuffer** buffers, size_t max) {
   // A TUN queue hands out one packet per read(); there is no batched read.
   size_t n = 0;
   while (n < max) {
-    ssize_t got = ::read(fd_, buffers[n]->data, kMaxPacketSize);
-    if (got <= 0) break;  // EAGAIN: drained for now
-    buffers[n]->length = static_cast<uint32_t>(got);
+    PacketBuffer& b = *buffers[n];
+    ssize_t got;
+    if (offload_) {
+      iovec iov[2] = {{b.vnet, kVnetHeaderSize}, {b.data, kMaxPacketSize}};
+      got = ::readv(fd_, iov, 2) - static_cast<ssize_t>(kVnetHeaderSize);
+      if (got < 0) break;  // EAGAIN (or a runt without its header): drained for now
+    } else {
+      got = ::read(fd_, b.data, kMaxPacketSize);
+      if (got <= 0) break;
+      std::memset(b.vnet, 0, kVnetHeaderSize);
+    }
+    b.length = static_cast<uint32_t>(got);
     ++n;
   }
   return n;
@@ -53,9 +73,13 @@ size_t TunQueue::receiveBurst(PacketBuffer** buffers, size_t max) {
 size_t TunQueue::transmitBurst(PacketBuffer* const* buffers, size_t count) {
   size_t sent = 0;
   for (size_t i = 0; i < count; ++i) {
-    if (::write(fd_, buffers[i]->data, buffers[i]->length) ==
-        static_cast<ssize_t>(buffers[i]->length))
+    PacketBuffer& b = *buffers[i];
+    if (offload_) {
+      iovec iov[2] = {{b.vnet, kVnetHeaderSize}, {b.data, b.length}};
+      if (::writev(fd_, iov, 2) == static_cast<ssize_t>(kVnetHeaderSize + b.length)) ++sent;
+    } else if (::write(fd_, b.data, b.length) == static_cast<ssize_t>(b.length)) {
       ++sent;
+    }
   }
   return sent;
 }

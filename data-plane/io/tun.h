@@ -15,15 +15,20 @@ namespace fulcrum {
 class TunQueue final : public PacketQueue {
  public:
   // Opens (creating when absent) queue `name` in multi-queue mode, non-blocking.
-  static std::unique_ptr<TunQueue> open(const std::string& name, std::string* error);
+  // With `offload`, the device takes and gives GSO super-packets with partial
+  // checksums (IFF_VNET_HDR, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6): up to
+  // 64 KiB of a TCP stream per read() and write() instead of one MTU-sized
+  // packet. Every queue of a device must be opened the same way.
+  static std::unique_ptr<TunQueue> open(const std::string& name, bool offload, std::string* error);
   ~TunQueue() override;
   int pollFd() const override { return fd_; }
   size_t receiveBurst(PacketBuffer** buffers, size_t max) override;
   size_t transmitBurst(PacketBuffer* const* buffers, size_t count) override;
 
  private:
-  explicit TunQueue(int fd) : fd_(fd) {}
+  TunQueue(int fd, bool offload) : fd_(fd), offload_(offload) {}
   int fd_;
+  bool offload_;
 };
 
 // Brings interface `name` up (and sets its MTU when mtu > 0).

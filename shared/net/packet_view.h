@@ -73,6 +73,11 @@ struct PacketView {
   uint8_t* payload = nullptr;
   size_t payloadLength = 0;
   uint16_t vlanId = 0;  // innermost tag, 0 when untagged
+  // Set by the caller for packets from a device with checksum offload: the
+  // TCP checksum field holds the folded pseudo-header sum (not complemented),
+  // and the kernel completes it over the segment later. Address rewrites then
+  // update that sum; port rewrites leave it alone (ports are not in it).
+  bool l4ChecksumPartial = false;
 
   uint32_t srcV4() const { return checksum::load32(ip + 12); }
   uint32_t dstV4() const { return checksum::load32(ip + 16); }
@@ -87,14 +92,31 @@ struct PacketView {
   uint8_t* tcpChecksumField() const { return tcp + 16; }
 
   // IPv4 NAT rewrites; both checksums are updated incrementally (RFC 1624).
-  void setSrcV4(uint32_t addr) const {
-    checksum::rewrite32(ip + 12, addr, ipChecksumField(), tcpChecksumField());
+  void setSrcV4(uint32_t addr) const { rewriteAddress(ip + 12, addr); }
+  void setDstV4(uint32_t addr) const { rewriteAddress(ip + 16, addr); }
+  void setSrcPort(uint16_t port) const { rewritePort(tcp, port); }
+  void setDstPort(uint16_t port) const { rewritePort(tcp + 2, port); }
+
+  void rewriteAddress(uint8_t* field, uint32_t addr) const {
+    if (!l4ChecksumPartial) {
+      checksum::rewrite32(field, addr, ipChecksumField(), tcpChecksumField());
+      return;
+    }
+    const uint32_t old = checksum::load32(field);
+    checksum::store16(ipChecksumField(),
+                      checksum::update32(checksum::load16(ipChecksumField()), old, addr));
+    // An uncomplemented sum is updated as the complement of a checksum.
+    const auto partial = static_cast<uint16_t>(~checksum::load16(tcpChecksumField()));
+    checksum::store16(tcpChecksumField(),
+                      static_cast<uint16_t>(~checksum::update32(partial, old, addr)));
+    checksum::store32(field, addr);
   }
-  void setDstV4(uint32_t addr) const {
-    checksum::rewrite32(ip + 16, addr, ipChecksumField(), tcpChecksumField());
+  void rewritePort(uint8_t* field, uint16_t port) const {
+    if (l4ChecksumPartial)
+      checksum::store16(field, port);
+    else
+      checksum::rewrite16(field, port, tcpChecksumField());
   }
-  void setSrcPort(uint16_t port) const { checksum::rewrite16(tcp, port, tcpChecksumField()); }
-  void setDstPort(uint16_t port) const { checksum::rewrite16(tcp + 2, port, tcpChecksumField()); }
 
   // From-scratch verification (tests and the replay harness; not the hot path).
   bool ipv4ChecksumValid() const;

@@ -116,3 +116,49 @@ TEST(Checksum, MatchesScapyVectors) {
 
 }  // namespace
 }  // namespace fulcrum
+
+namespace fulcrum {
+namespace {
+
+// What a kernel with checksum offload does: the TCP checksum field starts as
+// the folded pseudo-header sum, and the stack completes it over the segment.
+uint16_t pseudoSum(const PacketView& v) {
+  uint64_t sum = (v.srcV4() >> 16) + (v.srcV4() & 0xffff) + (v.dstV4() >> 16) +
+                 (v.dstV4() & 0xffff) + 6 + v.tcpSegmentLength();
+  return checksum::fold(sum);
+}
+uint16_t complete(const PacketView& v) {
+  return static_cast<uint16_t>(~checksum::fold(checksum::sumBytes(v.tcp, v.tcpSegmentLength())));
+}
+
+TEST(Checksum, PartialChecksumsFollowAddressAndPortRewrites) {
+  std::mt19937 rng(99);
+  for (int round = 0; round < 500; ++round) {
+    std::string payload(rng() % 200, 'x');
+    testing::TcpPacketSpec spec;
+    spec.ethernet = false;
+    spec.src = rng();
+    spec.dst = rng();
+    spec.srcPort = static_cast<uint16_t>(rng());
+    spec.dstPort = static_cast<uint16_t>(rng());
+    spec.payload = payload;
+    std::vector<uint8_t> p = testing::buildTcp(spec);
+    PacketView v;
+    ASSERT_EQ(parsePacket(p.data(), p.size(), LinkType::kRawIp, v), ParseStatus::kTcpIpv4);
+    checksum::store16(v.tcpChecksumField(), pseudoSum(v));  // as handed over with NEEDS_CSUM
+    v.l4ChecksumPartial = true;
+    v.setDstV4(rng());
+    v.setDstPort(static_cast<uint16_t>(rng()));
+    v.setSrcV4(rng());
+    v.setSrcPort(static_cast<uint16_t>(rng()));
+    EXPECT_TRUE(v.ipv4ChecksumValid()) << round;
+    // Still the pseudo-header sum of the new addresses...
+    EXPECT_EQ(checksum::load16(v.tcpChecksumField()), pseudoSum(v)) << round;
+    // ...so completing it as the kernel does gives the right checksum.
+    checksum::store16(v.tcpChecksumField(), complete(v));
+    EXPECT_TRUE(v.tcpChecksumValid()) << round;
+  }
+}
+
+}  // namespace
+}  // namespace fulcrum
