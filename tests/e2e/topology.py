@@ -46,7 +46,9 @@ import sys
 import tempfile
 import time
 
-BUILD = os.environ.get("FULCRUM_BUILD", os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../build"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
+from fulcrum_testlib import BUILD, binary, wait_for  # noqa: E402,F401
+
 
 CLIENT = "198.18.0.1"
 CLIENT_EXTRA = ["198.18.0.%d" % i for i in range(2, 10)]
@@ -70,27 +72,6 @@ TABLE_FACADE, TABLE_REPLIES = 100, 101
 PRIO_FACADE, PRIO_LOCAL, PRIO_REPLIES = 100, 150, 200
 
 
-def binary(name):
-    for sub in ("control-plane", "data-plane", "mgmt"):
-        path = os.path.join(BUILD, sub, name)
-        if os.path.exists(path):
-            return os.path.abspath(path)
-    raise RuntimeError("%s not built under %s" % (name, BUILD))
-
-
-def wait_for(what, check, timeout=10.0, interval=0.1):
-    """Polls `check` until it returns a true value; fails after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except Exception as e:  # a check may fail until the thing is ready
-            last = e
-        time.sleep(interval)
-    raise AssertionError("timed out after %.1fs waiting for %s (last: %r)" % (timeout, what, last))
 
 
 def big_content():

@@ -1,0 +1,31 @@
+"""What the Python integration, end-to-end and benchmark scripts share:
+where the built binaries are, and the one bounded wait they all use."""
+import os
+import time
+
+BUILD = os.environ.get("FULCRUM_BUILD",
+                       os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../build"))
+
+
+def binary(name):
+    """The path of a built daemon or tool (fulcrum-control, fulcrum-data, fulcrum)."""
+    for sub in ("control-plane", "data-plane", "mgmt"):
+        path = os.path.join(BUILD, sub, name)
+        if os.path.exists(path):
+            return os.path.abspath(path)
+    raise RuntimeError("%s not built under %s" % (name, BUILD))
+
+
+def wait_for(what, check, timeout=10.0, interval=0.05):
+    """Polls `check` until it returns a true value; fails after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except Exception as e:  # a check may fail until the thing is ready
+            last = e
+        time.sleep(interval)
+    raise AssertionError("timed out after %.1fs waiting for %s (last: %r)" % (timeout, what, last))
