@@ -65,11 +65,15 @@ ControlServer::ControlServer(event_base* base, Options options)
 }
 
 ControlServer::~ControlServer() {
+  // Nothing may react to the connections closing below: pending requests are
+  // dropped first, and onEngineClosed() returns at once while stopping.
+  stopping_ = true;
   for (auto& [id, p] : pending_) {
     if (!p.timeout) continue;
     delete static_cast<std::pair<ControlServer*, uint64_t>*>(event_get_callback_arg(p.timeout));
     event_free(p.timeout);
   }
+  pending_.clear();
   if (heartbeat_) event_free(heartbeat_);
   for (auto& [c, e] : engines_) e.conn->close("control plane stopping");
 }
@@ -270,22 +274,30 @@ void ControlServer::loadDrains() {
   std::ifstream in(options_.stateDir.empty() ? "/var/lib/fulcrum/drains"
                                              : options_.stateDir + "/drains");
   std::string app, server;
-  while (in >> app >> server) servers_[{app, server}].draining = true;
+  const int64_t now = log::nowUnixMs();
+  while (in >> app >> server) {
+    ServerStatus& st = servers_[{app, server}];
+    st.draining = true;
+    st.sinceMs = now;
+  }
 }
 
 void ControlServer::saveDrains() const {
   const std::string path =
       (options_.stateDir.empty() ? std::string("/var/lib/fulcrum") : options_.stateDir) + "/drains";
   const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    for (const auto& [key, st] : servers_)
-      if (st.draining) out << key.first << ' ' << key.second << '\n';
-    out.flush();
-    if (!out) {
-      log::error("cannot write " + tmp + ": drain state not saved");
-      return;
-    }
+  std::string text;
+  for (const auto& [key, st] : servers_)
+    if (st.draining) text += key.first + ' ' + key.second + '\n';
+  // Written and synced before the rename, so that after a crash or a power
+  // loss the file is the old one or the new one, never a torn one.
+  FILE* out = std::fopen(tmp.c_str(), "w");
+  bool ok = out && std::fwrite(text.data(), 1, text.size(), out) == text.size() &&
+            std::fflush(out) == 0 && ::fsync(fileno(out)) == 0;
+  if (out && std::fclose(out) != 0) ok = false;
+  if (!ok) {
+    log::error("cannot write " + tmp + ": drain state not saved");
+    return;
   }
   // rename() replaces atomically: a crash leaves the old file or the new one.
   if (::rename(tmp.c_str(), path.c_str()) != 0)
@@ -326,6 +338,7 @@ void ControlServer::onEngineFrame(channel::Connection& c, std::string_view paylo
     c.close("engine peer " + c.peer() + " sent a frame that does not parse");
     return;
   }
+  e.lastFrameMs = log::nowUnixMs();
   if (!e.accepted && m.body_case() != pb::EngineMessage::kHello) {
     ++badFrames_;
     c.close("engine peer " + c.peer() + " spoke before saying hello");
@@ -354,13 +367,25 @@ void ControlServer::onEngineFrame(channel::Connection& c, std::string_view paylo
         c.closeAfterFlush("refused: " + refusal);
         return;
       }
-      // The same engine id again (a restarted engine, before its old
-      // connection timed out): the new connection wins.
+      // The same engine id again. A restarted engine whose old connection
+      // has not timed out yet wins; an old connection that is still talking
+      // is a second engine with the same id, and the newcomer is refused
+      // (otherwise the two would knock each other off forever).
+      const int64_t now = log::nowUnixMs();
       for (auto& [other, oe] : engines_) {
-        if (other != &c && oe.accepted && !oe.closed && oe.id == h.engine_id()) {
-          oe.conn->close("engine " + h.engine_id() + " reconnected from " + c.peer());
-          break;
+        if (other == &c || !oe.accepted || oe.closed || oe.id != h.engine_id()) continue;
+        if (now - oe.lastFrameMs < options_.heartbeat.count() * 3 / 2) {
+          std::string why =
+              "engine id " + h.engine_id() + " is already connected from " + oe.conn->peer();
+          r->set_accepted(false);
+          r->set_reason(why);
+          c.send(reply);
+          log::warning("refused engine from " + c.peer() + ": " + why);
+          c.closeAfterFlush("refused: " + why);
+          return;
         }
+        oe.conn->close("engine " + h.engine_id() + " reconnected from " + c.peer());
+        break;
       }
       auto self = engines_.find(&c);
       if (self == engines_.end()) return;
@@ -417,6 +442,7 @@ void ControlServer::onEngineFrame(channel::Connection& c, std::string_view paylo
 }
 
 void ControlServer::onEngineClosed(channel::Connection& c, const std::string& reason) {
+  if (stopping_) return;
   auto it = engines_.find(&c);
   if (it == engines_.end() || it->second.closed) return;
   if (it->second.accepted) {

@@ -7,9 +7,12 @@
 //   snapshot of the active configuration (with every server's state), then
 //   an update whenever a server's health or drain state changes, and a new
 //   snapshot on every commit. An engine id that connects again replaces its
-//   old connection. A peer silent for three heartbeat intervals is dropped.
+//   old connection if that one has gone quiet, and is refused while the old
+//   one is still talking (two engines configured with one id). A peer silent
+//   for three heartbeat intervals is dropped.
 // - Management requests (protobuf frames on the owner-only Unix socket) are
-//   answered in order; `show sessions` and `clear sessions` ask every engine
+//   answered as they complete (the CLI sends one request per connection);
+//   `show sessions` and `clear sessions` ask every engine
 //   and answer when all have replied or after two seconds.
 // - Drain state is operator intent and survives restarts (a file in the
 //   state directory, replaced atomically).
@@ -64,7 +67,7 @@ class ControlServer {
     std::shared_ptr<channel::Connection> conn;
     std::string id, version;
     uint32_t loops = 0;
-    int64_t connectedMs = 0, lastStatusMs = 0;
+    int64_t connectedMs = 0, lastStatusMs = 0, lastFrameMs = 0;
     pb::EngineStatus status;
     bool accepted = false;
     bool closed = false;  // erased by sweepClosed(), outside any callback of its own
@@ -132,6 +135,7 @@ class ControlServer {
   uint64_t generation_ = 0;
   event* heartbeat_ = nullptr;
   uint64_t requestLogs_ = 0, eventLogs_ = 0, badFrames_ = 0, mgmtRequests_ = 0;
+  bool stopping_ = false;  // set by the destructor
 };
 
 }  // namespace fulcrum

@@ -67,7 +67,8 @@ bool LoopRunner::sync(const Config& config, std::string* error) {
       pair.serviceSet = static_cast<uint16_t>(ss);
       // Queues of a service set that keeps its interfaces are reused.
       for (const Pair& old : current_[l]->pairs) {
-        if (old.inside == pair.inside && old.outside == pair.outside) {
+        if (old.inside == pair.inside && old.outside == pair.outside && !old.in->dead() &&
+            !old.out->dead()) {
           pair.in = old.in;
           pair.out = old.out;
         }
@@ -136,6 +137,34 @@ void LoopRunner::run(size_t index) {
   PacketRef refs[kBurst];
   PacketBuffer* forward[kBurst];
 
+  // The poll set: both queues of every pair that is still alive.
+  auto pollFds = [&] {
+    fds.clear();
+    for (const Pair& p : ports->pairs) {
+      if (p.in->dead() || p.out->dead()) continue;
+      fds.push_back({p.in->pollFd(), POLLIN, 0});
+      fds.push_back({p.out->pollFd(), POLLIN, 0});
+    }
+  };
+  // A device that went away must not make poll() return at once forever.
+  auto reapDead = [&] {
+    bool any = false;
+    for (const pollfd& f : fds) {
+      if (!(f.revents & (POLLERR | POLLHUP | POLLNVAL))) continue;
+      for (const Pair& p : ports->pairs) {
+        for (PacketQueue* q : {p.in.get(), p.out.get()}) {
+          if (q->pollFd() != f.fd || q->dead()) continue;
+          q->markDead();
+          log::warning("loop " + std::to_string(index) + ": a queue of " +
+                       (q == p.in.get() ? p.inside : p.outside) +
+                       " failed; it is reopened with the next configuration");
+          any = true;
+        }
+      }
+    }
+    if (any) pollFds();
+  };
+
   auto serve = [&](PacketQueue& from, PacketQueue& to, uint16_t serviceSet, Direction direction,
                    uint32_t now) {
     size_t n = from.receiveBurst(buffers, burst_);
@@ -160,15 +189,12 @@ void LoopRunner::run(size_t index) {
       std::lock_guard lock(me.mutex);
       ports = me.next;
       me.changed.store(false, std::memory_order_relaxed);
-      fds.clear();
-      for (const Pair& p : ports->pairs) {
-        fds.push_back({p.in->pollFd(), POLLIN, 0});
-        fds.push_back({p.out->pollFd(), POLLIN, 0});
-      }
+      pollFds();
     }
     bool busy = false;
     const uint32_t now = monotonicSeconds();
     for (const Pair& p : ports->pairs) {
+      if (p.in->dead() || p.out->dead()) continue;
       busy |= serve(*p.in, *p.out, p.serviceSet, Direction::kEgress, now);
       busy |= serve(*p.out, *p.in, p.serviceSet, Direction::kIngress, now);
     }
@@ -180,10 +206,11 @@ void LoopRunner::run(size_t index) {
     }
     if (!busy) {
       processor.idle();
-      if (fds.empty())
+      if (fds.empty()) {
         ::poll(nullptr, 0, kPollMs);
-      else
-        ::poll(fds.data(), fds.size(), kPollMs);
+      } else if (::poll(fds.data(), fds.size(), kPollMs) > 0) {
+        reapDead();
+      }
     }
   }
 }

@@ -6,6 +6,7 @@
 // receive and burst transmit, never shared between threads.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -39,6 +40,16 @@ class PacketQueue {
   // Transmits `count` packets; returns how many the device took. The caller
   // counts the rest as dropped.
   virtual size_t transmitBurst(PacketBuffer* const* buffers, size_t count) = 0;
+
+  // A queue whose device went away (deleted interface, closed peer) is dead:
+  // its loop stops polling it, and the next sync opens it anew. Set by the
+  // queue on a hard receive error, or by its loop on POLLERR/POLLHUP/POLLNVAL;
+  // read by the control thread.
+  bool dead() const { return dead_.load(std::memory_order_acquire); }
+  void markDead() { dead_.store(true, std::memory_order_release); }
+
+ private:
+  std::atomic<bool> dead_{false};
 };
 
 }  // namespace fulcrum

@@ -57,10 +57,13 @@ size_t TunQueue::receiveBurst(PacketBuffer** buffers, size_t max) {
     ssize_t got;
     if (offload_) {
       iovec iov[2] = {{b.vnet, kVnetHeaderSize}, {b.data, kMaxPacketSize}};
-      got = ::readv(fd_, iov, 2) - static_cast<ssize_t>(kVnetHeaderSize);
-      if (got < 0) break;  // EAGAIN (or a runt without its header): drained for now
+      got = ::readv(fd_, iov, 2);
+      if (got < 0 && errno != EAGAIN && errno != EINTR) markDead();  // the device is gone
+      if (got < static_cast<ssize_t>(kVnetHeaderSize)) break;        // drained (or a runt)
+      got -= static_cast<ssize_t>(kVnetHeaderSize);
     } else {
       got = ::read(fd_, b.data, kMaxPacketSize);
+      if (got < 0 && errno != EAGAIN && errno != EINTR) markDead();
       if (got <= 0) break;
       std::memset(b.vnet, 0, kVnetHeaderSize);
     }

@@ -224,6 +224,9 @@ void Connection::closeAfterFlush(const std::string& reason) {
   closing_ = true;
   closeReason_ = reason;
   bufferevent_disable(bev_, EV_READ);
+  // A peer that does not take the rest within two seconds is closed anyway.
+  timeval bound{2, 0};
+  bufferevent_set_timeouts(bev_, nullptr, &bound);
 }
 
 void Connection::onRead(bufferevent*, void* arg) {

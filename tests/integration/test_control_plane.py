@@ -13,6 +13,7 @@ import threading
 import time
 import unittest
 
+import fulcrum_env
 from fulcrum_env import Env, wait_for
 
 BASE = """\
@@ -221,6 +222,57 @@ class ControlPlaneTest(unittest.TestCase):
         env.start_engine("e1")  # before the old connection timed out
         wait_for("one e1 on generation 1",
                  lambda: list(self.engines()) == ["e1"] and int(self.engines()["e1"]["config_generation"]) == 1)
+
+    def test_two_engines_with_one_id_do_not_flap(self):
+        env = self.env
+        self.load(BASE)
+        env.start_engine("e1")
+        wait_for("first e1 connected", lambda: "e1" in self.engines())
+        argv = [fulcrum_env.binary("fulcrum-data"), "--control", "127.0.0.1:%d" % env.control_port,
+                "--engine-id", "e1", "--io", "none"]
+        env.start("engine-e1-twin", argv)
+        wait_for("the twin refused", lambda: "engine id e1 is already connected" in env.log("control"))
+        wait_for("the twin says why", lambda: "refused this engine" in env.log("engine-e1-twin"))
+        first = self.engines()["e1"]["peer"]
+        # The twin backs off to its longest delay and is refused again; the
+        # first engine is never knocked off.
+        wait_for("a second refusal", lambda: env.log("control").count("refused engine from") >= 2,
+                 timeout=12)
+        self.assertEqual(self.engines()["e1"]["peer"], first)
+        self.assertNotIn("reconnected from", env.log("control"))
+
+    def test_stop_with_a_session_request_in_flight(self):
+        env = self.env
+        self.load(BASE)
+        # An engine that says hello and then never answers a session dump.
+        script = (
+            "import socket,struct,sys,time\n"
+            "s=socket.create_connection(('127.0.0.1',%d),2)\n"
+            "h=b'\\x08\\x01\\x12\\x04mute'\n"
+            "s.sendall(struct.pack('>I',len(h)+2)+b'\\x0a'+bytes([len(h)])+h)\n"
+            "buf=b''\n"
+            "end=time.time()+20\n"
+            "while time.time()<end:\n"
+            "  c=s.recv(65536)\n"
+            "  if not c: break\n"
+            "  buf+=c\n"
+            "  while len(buf)>=4 and len(buf)>=4+struct.unpack('>I',buf[:4])[0]:\n"
+            "    n=struct.unpack('>I',buf[:4])[0]; f=buf[4:4+n]; buf=buf[4+n:]\n"
+            "    if f[:1]==b'\\x42': print('dump request', flush=True)\n" % env.control_port)
+        env.start("mute", ["python3", "-c", script])
+        wait_for("mute engine connected", lambda: "mute" in self.engines())
+        cli = subprocess.Popen([fulcrum_env.binary("fulcrum"), "--socket", env.socket, "show", "sessions"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            wait_for("the dump request reached the mute engine", lambda: "dump request" in env.log("mute"))
+            p, _ = env.procs["control"]
+            os.killpg(p.pid, signal.SIGTERM)
+            rc = p.wait(10)
+        finally:
+            cli.kill()
+            cli.wait(5)
+        self.assertEqual(rc, 0, env.log("control")[-2000:])
+        self.assertIn("stopping", env.log("control"))
 
     def test_drain_persists(self):
         env = self.env

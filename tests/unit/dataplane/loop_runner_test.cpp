@@ -8,8 +8,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
 #include <map>
 #include <mutex>
+#include <thread>
 
 #include "shared/config/config_parser.h"
 #include "tests/common/packet_builder.h"
@@ -31,6 +34,7 @@ class SocketQueue final : public PacketQueue {
     size_t n = 0;
     for (; n < max; ++n) {
       ssize_t got = ::recv(fd_, b[n]->data, kMaxPacketSize, MSG_DONTWAIT);
+      if (got == 0 || (got < 0 && errno != EAGAIN)) markDead();  // the "device" went away
       if (got <= 0) break;
       b[n]->length = static_cast<uint32_t>(got);
     }
@@ -84,17 +88,26 @@ class LoopRunnerTest : public ::testing::Test {
     for (auto& [name, fds] : peers_)
       for (int fd : fds) ::close(fd);
   }
-  // Reads one packet from any queue of device `name`, bounded.
+  // Reads one packet from any queue of device `name`, bounded. Peers whose
+  // queue was closed (replaced after a device vanished) hang up; skip them.
   std::vector<uint8_t> readFrom(const std::string& name) {
-    std::vector<pollfd> fds;
-    for (int fd : peers_[name]) fds.push_back({fd, POLLIN, 0});
-    if (::poll(fds.data(), fds.size(), 3000) <= 0) return {};
-    for (auto& p : fds) {
-      if (!(p.revents & POLLIN)) continue;
-      std::vector<uint8_t> buf(kMaxPacketSize);
-      ssize_t n = ::recv(p.fd, buf.data(), buf.size(), 0);
-      buf.resize(n > 0 ? static_cast<size_t>(n) : 0);
-      return buf;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::vector<pollfd> fds;
+      {
+        std::lock_guard lock(mutex_);
+        for (int fd : peers_[name]) fds.push_back({fd, POLLIN, 0});
+      }
+      if (::poll(fds.data(), fds.size(), 100) <= 0) continue;
+      for (auto& p : fds) {
+        if (!(p.revents & POLLIN)) continue;
+        std::vector<uint8_t> buf(kMaxPacketSize);
+        ssize_t n = ::recv(p.fd, buf.data(), buf.size(), 0);
+        if (n <= 0) continue;
+        buf.resize(static_cast<size_t>(n));
+        return buf;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
     return {};
   }
@@ -141,6 +154,37 @@ TEST_F(LoopRunnerTest, ForwardsBothWaysThroughTheLoops) {
     EXPECT_EQ(v.srcPort(), 80);
   }
   EXPECT_EQ(engine_->shared().table.size(), 20u);
+}
+
+TEST_F(LoopRunnerTest, QueuesOfAVanishedDeviceAreReopened) {
+  {
+    std::lock_guard lock(mutex_);
+    for (int fd : peers_["fs-in"]) ::close(fd);  // the device goes away under the loops
+    peers_["fs-in"].clear();
+  }
+  // The loops notice, stop polling those queues (no busy loop), and the next
+  // sync opens new ones; traffic flows again.
+  std::string error;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  size_t reopened = 0;
+  while (reopened < 2 && std::chrono::steady_clock::now() < deadline) {
+    ASSERT_TRUE(runner_->sync(engine_->shared().current()->config(), &error)) << error;
+    std::lock_guard lock(mutex_);
+    reopened = peers_["fs-in"].size();
+    if (reopened < 2) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(reopened, 2u);
+  TcpPacketSpec syn;
+  syn.ethernet = false;
+  auto p = buildTcp(syn);
+  ASSERT_GT(::send(peers_["fs-in"][0], p.data(), p.size(), 0), 0);
+  auto out = readFrom("fs-out");
+  EXPECT_FALSE(out.empty()) << "rx " << engine_->loop(0).counters().get(Counter::kRxPackets) << "/"
+                            << engine_->loop(1).counters().get(Counter::kRxPackets) << " tx "
+                            << engine_->loop(0).counters().get(Counter::kTxPackets) << "/"
+                            << engine_->loop(1).counters().get(Counter::kTxPackets) << " txerr "
+                            << engine_->loop(0).counters().get(Counter::kTxErrors) << "/"
+                            << engine_->loop(1).counters().get(Counter::kTxErrors);
 }
 
 TEST_F(LoopRunnerTest, SyncKeepsQueuesOfUnchangedServiceSets) {
