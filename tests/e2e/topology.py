@@ -47,7 +47,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from fulcrum_testlib import BUILD, binary, wait_for  # noqa: E402,F401
+from fulcrum_testlib import BUILD, binary, read_text, stop_process, wait_for  # noqa: E402,F401
 
 
 CLIENT = "198.18.0.1"
@@ -240,34 +240,16 @@ class Topology:
         if name not in self.procs:
             return None
         p, _ = self.procs.pop(name)
-        if p.poll() is None:
-            try:
-                os.killpg(p.pid, sig)
-            except ProcessLookupError:
-                pass
-            try:
-                p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait(5)
-        return p.returncode
+        return stop_process(p, sig, timeout)
 
     def running(self, name):
         return name in self.procs and self.procs[name][0].poll() is None
 
     def log(self, name):
-        path = os.path.join(self.dir, name + ".log")
-        if not os.path.exists(path):
-            return ""
-        with open(path, errors="replace") as f:
-            return f.read()
+        return read_text(os.path.join(self.dir, name + ".log"))
 
     def syslog(self):
-        path = os.path.join(self.state, "fulcrum.log")
-        if not os.path.exists(path):
-            return ""
-        with open(path, errors="replace") as f:
-            return f.read()
+        return read_text(os.path.join(self.state, "fulcrum.log"))
 
     # ------------------------------------------------------------ build / tear down
     def _add_ns(self, ns):

@@ -17,7 +17,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from fulcrum_testlib import BUILD, binary, wait_for  # noqa: E402,F401
+from fulcrum_testlib import BUILD, binary, read_text, stop_process, wait_for  # noqa: E402,F401
 
 
 
@@ -66,22 +66,14 @@ class Env:
 
     def stop(self, name, sig=signal.SIGTERM, timeout=10):
         p, _ = self.procs.pop(name)
-        if p.poll() is None:
-            os.killpg(p.pid, sig)
-            try:
-                p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait(5)
-        return p.returncode
+        return stop_process(p, sig, timeout)
 
     def running(self, name):
         return name in self.procs and self.procs[name][0].poll() is None
 
     def log(self, name):
-        with open(self.procs[name][1] if name in self.procs else
-                  os.path.join(self.dir, name + ".log"), errors="replace") as f:
-            return f.read()
+        return read_text(self.procs[name][1] if name in self.procs else
+                         os.path.join(self.dir, name + ".log"))
 
     def close(self):
         for name in list(self.procs):
@@ -146,11 +138,7 @@ class Env:
         return r
 
     def syslog(self):
-        path = os.path.join(self.dir, "state", "fulcrum.log")
-        if not os.path.exists(path):
-            return ""
-        with open(path, errors="replace") as f:
-            return f.read()
+        return read_text(os.path.join(self.dir, "state", "fulcrum.log"))
 
 
 def free_port():

@@ -1,6 +1,8 @@
 """What the Python integration, end-to-end and benchmark scripts share:
 where the built binaries are, and the one bounded wait they all use."""
 import os
+import signal
+import subprocess
 import time
 
 BUILD = os.environ.get("FULCRUM_BUILD",
@@ -29,3 +31,28 @@ def wait_for(what, check, timeout=10.0, interval=0.05):
             last = e
         time.sleep(interval)
     raise AssertionError("timed out after %.1fs waiting for %s (last: %r)" % (timeout, what, last))
+
+
+def stop_process(p, sig=signal.SIGTERM, timeout=10):
+    """Stops a process started in its own session (and its group): `sig`
+    first, SIGKILL when it does not exit within `timeout` s. Returns its exit
+    status."""
+    if p.poll() is None:
+        try:
+            os.killpg(p.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(5)
+    return p.returncode
+
+
+def read_text(path):
+    """A log file's text so far ("" when it does not exist yet)."""
+    if not os.path.exists(path):
+        return ""
+    with open(path, errors="replace") as f:
+        return f.read()
