@@ -44,6 +44,29 @@ namespace fulcrum {
   X(kDropNotSyn, "drop_not_syn", "packet to a facade with no session and no SYN")                 \
   X(kDropIngressConflict, "drop_ingress_conflict",                                                \
     "new connection whose server-side key another session holds")                                 \
+  X(kHttpRequests, "http_requests", "HTTP requests read by the HTTP filter (each one logged)")    \
+  X(kHttpHostsRewritten, "http_hosts_rewritten",                                                  \
+    "Host values naming the facade rewritten to the server's address")                            \
+  X(kHttpRetransmitsRewritten, "http_retransmits_rewritten",                                      \
+    "retransmitted client segments whose Host value was rewritten again")                         \
+  X(kHttpHostSplit, "http_host_split",                                                            \
+    "Host values naming the facade split across segments: passed as sent")                        \
+  X(kHttpHostNotRewritten, "http_host_not_rewritten",                                             \
+    "Host values naming the facade passed as sent: no room in the packet, or 8 rewrites unacked") \
+  X(kHttpNotHttp, "http_not_http",                                                                \
+    "filtered connections that did not start with an HTTP/1.x request: passed unparsed")          \
+  X(kHttpMalformed, "http_malformed",                                                             \
+    "filtered connections with a malformed request: the rest passed unparsed")                    \
+  X(kHttpTooLong, "http_too_long",                                                                \
+    "filtered connections with a header block over 16 KiB: the rest passed unparsed")             \
+  X(kHttpTunneled, "http_tunneled",                                                               \
+    "CONNECT or Upgrade: the rest of the connection passed unparsed")                             \
+  X(kHttpUntracked, "http_untracked",                                                             \
+    "connections of http-filter applications not filtered: every filter state in use")            \
+  X(kDropHttpOutOfOrder, "drop_http_out_of_order",                                                \
+    "client segments past a gap in a filtered stream (the client resends them)")                  \
+  X(kDropHttpRetransmitSplit, "drop_http_retransmit_split",                                       \
+    "client retransmissions that cut a rewritten Host value (the client resends them)")           \
   FULCRUM_PACKET_MALFORMED(FULCRUM_LOOP_COUNTER_FROM_PARSE)
 
 #define FULCRUM_LOOP_COUNTER_FROM_PARSE(e, name, help) X_PARSE(e, name, help)

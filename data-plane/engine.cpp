@@ -6,10 +6,11 @@
 
 namespace fulcrum {
 
-Engine::Engine(const Options& options) : shared_(options.capacity, store_) {
+Engine::Engine(const Options& options) : shared_(options.capacity, store_, options.httpFlows) {
   for (uint32_t i = 0; i < options.loops; ++i) {
     loops_.push_back(std::make_unique<PacketProcessor>(shared_, options.link));
     rings_.push_back(std::make_unique<LogRing>());
+    loops_.back()->setLogRing(rings_.back().get());
   }
 }
 

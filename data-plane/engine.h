@@ -22,6 +22,7 @@ class Engine {
  public:
   struct Options {
     uint32_t capacity = SessionTable::kDefaultCapacity;
+    uint32_t httpFlows = 0;  // HTTP-filtered connections at once; 0 = capacity
     uint32_t loops = 0;  // packet processors to create (their threads belong to the I/O backend)
     LinkType link = LinkType::kRawIp;
   };

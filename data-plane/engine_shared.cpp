@@ -21,10 +21,12 @@ uint64_t randomSeed() {
 
 }  // namespace
 
-EngineShared::EngineShared(uint32_t capacity, AffinityStore& store)
+EngineShared::EngineShared(uint32_t capacity, AffinityStore& store, uint32_t httpFlowCapacity)
     : table(capacity, randomSeed()),
       affinity(store),
       flowLimit(capacity / 4),
+      httpFlows(
+          std::min(httpFlowCapacity ? httpFlowCapacity : capacity, state_word::kMaxHttpSlots)),
       epochs_(std::make_unique<std::atomic<const EngineConfig*>[]>(kEpochs)),
       epochSessions_(std::make_unique<std::atomic<uint32_t>[]>(kEpochs)) {}
 
@@ -107,6 +109,7 @@ size_t EngineShared::reclaim() {
 }
 
 void EngineShared::sessionRemoved(const SessionInfo& info) {
+  if (info.httpSlot != 0) httpFlows.release(info.httpSlot);
   if (info.kind == SessionKind::kFlow) {
     flowCount.fetch_sub(1, std::memory_order_relaxed);
     sessionEnded(info.epoch);

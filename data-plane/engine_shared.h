@@ -26,13 +26,16 @@
 
 #include "data-plane/affinity_store.h"
 #include "data-plane/engine_config.h"
+#include "data-plane/http/http_flow.h"
 #include "data-plane/session_table.h"
 
 namespace fulcrum {
 
 class EngineShared {
  public:
-  EngineShared(uint32_t capacity, AffinityStore& store);
+  // `httpFlowCapacity`: connections the HTTP filter can follow at once (0: as many as
+  // the table holds sessions; at most state_word::kMaxHttpSlots).
+  EngineShared(uint32_t capacity, AffinityStore& store, uint32_t httpFlowCapacity = 0);
   ~EngineShared();
 
   SessionTable table;
@@ -40,6 +43,7 @@ class EngineShared {
   const uint32_t flowLimit;            // at most this many non-application flow entries
   std::atomic<uint32_t> flowCount{0};  // live non-application flow entries
   std::shared_mutex slowPathLock;      // see the header comment
+  HttpFlowPool httpFlows;              // states of HTTP-filtered connections
 
   // Control thread. Gives `config` an epoch, carries every server's active
   // count and up/draining state over from the current configuration (by

@@ -1,7 +1,7 @@
 // fulcrum-data: the data-plane engine daemon.
 //
 //   fulcrum-data [--control ADDR:PORT] [--engine-id ID] [--capacity N] [--loops N]
-//                [--io tun|none] [--log-level LEVEL]
+//                [--http-connections N] [--io tun|none] [--log-level LEVEL]
 //
 // Connects to the control plane (default 127.0.0.1:7080), takes its
 // configuration from it, reports status every second, and keeps forwarding
@@ -34,6 +34,9 @@ constexpr const char* kUsage =
     "  --control     where the control plane listens for engines (default 127.0.0.1:7080)\n"
     "  --engine-id   this engine's name in the control plane (default: the host name)\n"
     "  --capacity    session table size, fixed at start (default 1000000)\n"
+    "  --http-connections\n"
+    "                connections the HTTP filter follows at once (default: --capacity);\n"
+    "                about 600 bytes each, taken only while in use\n"
     "  --loops       packet loops, one thread each, pinned to cores (default: one per core)\n"
     "  --io          tun (service interfaces are TUN devices; default) or none\n"
     "  --burst       packets a loop takes from a queue per turn, 1 to 32 (default 32)\n"
@@ -54,6 +57,7 @@ void onSignal(evutil_socket_t, short, void* base) {
 int main(int argc, char** argv) {
   std::string control = "127.0.0.1:7080", engineId, level = "info", io = "tun";
   uint64_t capacity = fulcrum::SessionTable::kDefaultCapacity;
+  uint64_t httpConnections = 0;
   uint64_t loops = std::max(1u, std::thread::hardware_concurrency());
   uint64_t burst = fulcrum::PacketProcessor::kMaxBurst;
   bool offload = true;
@@ -65,7 +69,7 @@ int main(int argc, char** argv) {
     }
     if (i + 1 >= argc)
       return usage(arg == "--control" || arg == "--engine-id" || arg == "--capacity" ||
-                           arg == "--log-level"
+                           arg == "--http-connections" || arg == "--log-level"
                        ? "'" + arg + "' needs a value"
                        : "unknown argument '" + arg + "'");
     std::string value = argv[++i];
@@ -78,6 +82,13 @@ int main(int argc, char** argv) {
       capacity = std::strtoull(value.c_str(), &end, 10);
       if (value.empty() || *end != '\0' || capacity == 0 || capacity > 100'000'000)
         return usage("--capacity must be a number from 1 to 100000000, not '" + value + "'");
+    } else if (arg == "--http-connections") {
+      char* end = nullptr;
+      httpConnections = std::strtoull(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || httpConnections == 0 ||
+          httpConnections > fulcrum::state_word::kMaxHttpSlots)
+        return usage("--http-connections must be a number from 1 to " +
+                     std::to_string(fulcrum::state_word::kMaxHttpSlots) + ", not '" + value + "'");
     } else if (arg == "--loops") {
       char* end = nullptr;
       loops = std::strtoull(value.c_str(), &end, 10);
@@ -121,6 +132,7 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
   fulcrum::Engine::Options engineOptions;
   engineOptions.capacity = static_cast<uint32_t>(capacity);
+  engineOptions.httpFlows = static_cast<uint32_t>(httpConnections);
   engineOptions.loops = io == "none" ? 0 : static_cast<uint32_t>(loops);
   engineOptions.link = fulcrum::LinkType::kRawIp;
   fulcrum::Engine engine(engineOptions);

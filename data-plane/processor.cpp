@@ -99,16 +99,26 @@ void PacketProcessor::onRemoved(const SessionInfo& info) {
 
 Verdict PacketProcessor::process(uint8_t* frame, size_t length, uint16_t serviceSet,
                                  Direction direction, uint32_t now) {
+  PacketRef packet{frame, static_cast<uint32_t>(length), serviceSet, direction};
+  packet.capacity = packet.length;
+  return process(packet, now);
+}
+
+Verdict PacketProcessor::process(PacketRef& packet, uint32_t now) {
   cfg_ = shared_.beginBurst(seenSeq_);
   PacketView v;
-  ParseStatus status = parsePacket(frame, length, link_, v);
+  ParseStatus status = parsePacket(packet.data, packet.length, link_, v);
+  v.l4ChecksumPartial = packet.l4ChecksumPartial;
+  v.frameCapacity = packet.capacity;
   FlowKey4 key{};
   uint64_t h = 0;
   if (status == ParseStatus::kTcpIpv4) {
-    key = keyOf(v, serviceSet, direction);
+    key = keyOf(v, packet.serviceSet, packet.direction);
     h = shared_.table.hash(key);
   }
-  return handle(v, status, h, key, now);
+  packet.verdict = handle(v, status, h, key, now);
+  if (status == ParseStatus::kTcpIpv4) packet.length = static_cast<uint32_t>(v.frameLength);
+  return packet.verdict;
 }
 
 void PacketProcessor::processBurst(PacketRef* packets, size_t count, uint32_t now) {
@@ -122,14 +132,18 @@ void PacketProcessor::processBurst(PacketRef* packets, size_t count, uint32_t no
     for (size_t i = 0; i < n; ++i) {
       status[i] = parsePacket(packets[i].data, packets[i].length, link_, views[i]);
       views[i].l4ChecksumPartial = packets[i].l4ChecksumPartial;
+      views[i].frameCapacity = packets[i].capacity;
       if (status[i] == ParseStatus::kTcpIpv4) {
         keys[i] = keyOf(views[i], packets[i].serviceSet, packets[i].direction);
         hashes[i] = shared_.table.hash(keys[i]);
         shared_.table.prefetch(hashes[i]);
       }
     }
-    for (size_t i = 0; i < n; ++i)
+    for (size_t i = 0; i < n; ++i) {
       packets[i].verdict = handle(views[i], status[i], hashes[i], keys[i], now);
+      if (status[i] == ParseStatus::kTcpIpv4)
+        packets[i].length = static_cast<uint32_t>(views[i].frameLength);
+    }
     packets += n;
     count -= n;
   }
@@ -165,7 +179,7 @@ Verdict PacketProcessor::handle(PacketView& v, ParseStatus status, uint64_t hash
 Verdict PacketProcessor::egress(PacketView& v, const FlowKey4& key, uint64_t hash, uint32_t now) {
   const uint8_t flags = v.tcpFlags();
   const TcpTimeouts& timeouts = cfg_ ? cfg_->timeouts() : timeouts_;
-  bool flow = false, reopen = false;
+  bool flow = false, reopen = false, filtered = false;
   uint32_t server = 0;
   uint16_t serverPort = 0;
   bool hit = shared_.table.find(key, hash, now, [&](Session4& s, Direction) {
@@ -173,9 +187,13 @@ Verdict PacketProcessor::egress(PacketView& v, const FlowKey4& key, uint64_t has
       flow = true;
       return;
     }
-    TcpState state = state_word::state(s.stateWord.load(std::memory_order_relaxed));
-    if (isInitialSyn(flags) && tcpSynReopens(state)) {
+    const uint32_t word = s.stateWord.load(std::memory_order_relaxed);
+    if (isInitialSyn(flags) && tcpSynReopens(state_word::state(word))) {
       reopen = true;
+      return;
+    }
+    if (const uint32_t slot = state_word::httpSlot(word); slot != 0 && !filterEgress(s, slot, v)) {
+      filtered = true;  // dropped by the filter (counted there)
       return;
     }
     advance(s, flags, Direction::kEgress, timeouts, establishedTimeout(s), now);
@@ -195,6 +213,7 @@ Verdict PacketProcessor::egress(PacketView& v, const FlowKey4& key, uint64_t has
     }
     return newConnection(v, key, hash, now);
   }
+  if (hit && filtered) return Verdict::kDrop;
   if (hit && !reopen) {
     v.setDstV4(server);
     v.setDstPort(serverPort);
@@ -297,6 +316,7 @@ Verdict PacketProcessor::newConnection(PacketView& v, const FlowKey4& key, uint6
   init.state = TcpState::kSynSent;
   init.expiresAt = now + cur->timeouts().synSent;
   init.epoch = cur->epoch();
+  init.httpSlot = app.httpFilter ? newHttpFlow(v) : 0;
   // An expired holder that create() removes is released after the slow-path
   // lock is dropped: onRemoved() takes it too, and a shared_mutex may not be
   // locked twice by one thread (a waiting publish() would deadlock it).
@@ -310,6 +330,7 @@ Verdict PacketProcessor::newConnection(PacketView& v, const FlowKey4& key, uint6
   if (result.status != SessionTable::CreateStatus::kCreated) {
     shared_.sessionEnded(init.epoch);
     pool.release(serverIndex);
+    if (init.httpSlot != 0) shared_.httpFlows.release(init.httpSlot);
     if (result.status == SessionTable::CreateStatus::kFull)
       app.counters.bump(&AppCounters::dropTableFull);
   } else {
@@ -338,6 +359,29 @@ Verdict PacketProcessor::newConnection(PacketView& v, const FlowKey4& key, uint6
   return Verdict::kDrop;
 }
 
+uint32_t PacketProcessor::newHttpFlow(const PacketView& syn) {
+  const uint32_t slot = shared_.httpFlows.allocate();
+  if (slot == 0) {
+    counters_.add(Counter::kHttpUntracked);
+    return 0;
+  }
+  shared_.httpFlows.at(slot).reset(syn.seq());
+  return slot;
+}
+
+bool PacketProcessor::filterEgress(Session4& s, uint32_t slot, PacketView& v) {
+  HttpSessionContext ctx;
+  ctx.session = &s;
+  // The names come from the session's own configuration, alive while it is.
+  if (const EngineConfig* made = shared_.byEpoch(s.epoch); made && s.app < made->apps().size()) {
+    const AppRuntime& app = made->app(s.app);
+    ctx.application = app.name.c_str();
+    if (s.serverIndex < app.pool->size())
+      ctx.serverName = app.pool->server(s.serverIndex).name.c_str();
+  }
+  return http_.egress(shared_.httpFlows.at(slot), v, ctx);
+}
+
 Verdict PacketProcessor::ingress(PacketView& v, const FlowKey4& key, uint64_t hash, uint32_t now) {
   const uint8_t flags = v.tcpFlags();
   const TcpTimeouts& timeouts = cfg_ ? cfg_->timeouts() : timeouts_;
@@ -345,6 +389,10 @@ Verdict PacketProcessor::ingress(PacketView& v, const FlowKey4& key, uint64_t ha
   uint16_t facadePort = 0;
   bool hit = shared_.table.find(key, hash, now, [&](Session4& s, Direction) {
     advance(s, flags, Direction::kIngress, timeouts, establishedTimeout(s), now);
+    // The slot bits never change while the session lives.
+    if (const uint32_t slot = state_word::httpSlot(s.stateWord.load(std::memory_order_relaxed));
+        slot != 0)
+      http_.ingress(shared_.httpFlows.at(slot), v);
     facade = s.facade;
     facadePort = s.facadePort;
   });

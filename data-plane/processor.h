@@ -12,6 +12,12 @@
 //   ingress hit                    -> un-NAT source to the façade, forward
 //   ingress miss                   -> forward unchanged
 //
+// Sessions of applications with http-filter on also pass the HTTP request
+// filter (http/http_filter.h): egress packets are parsed, logged and may have
+// their Host rewritten and their sequence number shifted; ingress packets get
+// their acknowledgements shifted back. A rewrite can change a packet's
+// length: PacketRef::length is updated, within PacketRef::capacity.
+//
 // Table-full policy: a new application connection is dropped (drop_table_full;
 // the client retries its SYN). Non-application flows may hold at most a
 // quarter of the table (flowLimit), so a scan of other addresses cannot starve
@@ -33,6 +39,8 @@
 #include "data-plane/counters.h"
 #include "data-plane/engine_config.h"
 #include "data-plane/engine_shared.h"
+#include "data-plane/http/http_filter.h"
+#include "data-plane/log_queue.h"
 #include "data-plane/session_table.h"
 #include "shared/net/packet_view.h"
 
@@ -42,11 +50,12 @@ enum class Verdict : uint8_t { kForward, kDrop };
 
 struct PacketRef {
   uint8_t* data = nullptr;
-  uint32_t length = 0;
+  uint32_t length = 0;  // updated when the HTTP filter resized the packet
   uint16_t serviceSet = 0;
   Direction direction = Direction::kEgress;
   bool l4ChecksumPartial = false;       // see PacketView::l4ChecksumPartial
   Verdict verdict = Verdict::kForward;  // set by processBurst
+  uint32_t capacity = 0;                // bytes the buffer holds from data on; 0 = length
 };
 
 class PacketProcessor {
@@ -58,8 +67,12 @@ class PacketProcessor {
   PacketProcessor(const PacketProcessor&) = delete;
   PacketProcessor& operator=(const PacketProcessor&) = delete;
 
+  // One packet whose length must not change (no room to grow: a Host rewrite
+  // that would need it is left undone and counted).
   Verdict process(uint8_t* frame, size_t length, uint16_t serviceSet, Direction direction,
                   uint32_t now);
+  // One packet, with room to grow up to packet.capacity; sets verdict and length.
+  Verdict process(PacketRef& packet, uint32_t now);
   // Parses and hashes the whole burst first and prefetches the buckets, then
   // processes each packet (bursts larger than kMaxBurst are split).
   void processBurst(PacketRef* packets, size_t count, uint32_t now);
@@ -70,6 +83,9 @@ class PacketProcessor {
   uint32_t expireStep(uint32_t now, uint32_t budget);
   // Ages the whole slice at once (tests, the harness, shutdown).
   uint32_t expireAll(uint32_t now);
+
+  // Where this loop's request logs go (Engine: one ring per loop).
+  void setLogRing(LogRing* ring) { http_.setLogRing(ring); }
 
   const LoopCounters& counters() const { return counters_; }
   // Forwarded packets that the device would not take (counted by the I/O loop).
@@ -85,6 +101,10 @@ class PacketProcessor {
   Verdict ingress(PacketView& v, const FlowKey4& key, uint64_t hash, uint32_t now);
   Verdict newConnection(PacketView& v, const FlowKey4& key, uint64_t hash, uint32_t now);
   Verdict newFlow(const FlowKey4& key, uint32_t now);
+  // An HTTP filter state for the session a client SYN opens, or 0 (none free).
+  uint32_t newHttpFlow(const PacketView& syn);
+  // The filter's egress step for session `s` (under its egress stripe lock).
+  bool filterEgress(Session4& s, uint32_t slot, PacketView& v);
   // A session left the table: give its server back, and its flow slot.
   void onRemoved(const SessionInfo& info);
   Verdict drop(Counter reason) {
@@ -101,6 +121,7 @@ class PacketProcessor {
   LinkType link_;
   uint32_t sliceBegin_ = 0, sliceEnd_ = 0, cursor_ = 0;
   LoopCounters counters_;
+  HttpFilter http_{counters_};
 };
 
 }  // namespace fulcrum

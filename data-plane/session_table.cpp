@@ -108,7 +108,9 @@ SessionInfo SessionTable::infoOf(uint32_t index, const Session4& s) {
   i.index = index;
   i.kind = s.kind;
   i.epoch = s.epoch;
-  i.state = state_word::state(s.stateWord.load(std::memory_order_relaxed));
+  const uint32_t w = s.stateWord.load(std::memory_order_relaxed);
+  i.state = state_word::state(w);
+  i.httpSlot = state_word::httpSlot(w);
   i.createdAt = s.createdAt;
   i.expiresAt = s.expiresAt.load(std::memory_order_relaxed);
   return i;

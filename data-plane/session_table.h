@@ -195,7 +195,8 @@ SessionTable::CreateResult SessionTable::create(const SessionInit& init, uint32_
         s.epoch = init.epoch;
         s.createdAt = init.createdAt;
         s.expiresAt.store(init.expiresAt, std::memory_order_relaxed);
-        s.stateWord.store(static_cast<uint32_t>(init.state) | state_word::kInUse,
+        s.stateWord.store(static_cast<uint32_t>(init.state) | state_word::kInUse |
+                              (init.httpSlot << state_word::kHttpSlotShift),
                           std::memory_order_release);
         link(bucketOf(eh), idx << 1);
         if (withIngress) link(bucketOf(ih), (idx << 1) | 1);

@@ -38,11 +38,20 @@ struct FlowKey4 {
 // The packed, atomically updated part of a session: TCP state and flags. Two
 // loops may update one session at once (egress on one, ingress on another),
 // each holding a different stripe lock, so this word is changed by CAS.
+//
+// Bits 8-31 hold the session's HTTP filter slot (HttpFlowPool; 0 = none). It is
+// set at creation and never changed, and it lives here because the record has
+// no other room: a 49th byte would cost 16 more per session.
 namespace state_word {
 inline constexpr uint32_t kStateMask = 0x0f;
 inline constexpr uint32_t kFinFromClient = 0x10;
 inline constexpr uint32_t kFinFromServer = 0x20;
 inline constexpr uint32_t kInUse = 0x80;
+inline constexpr uint32_t kHttpSlotShift = 8;
+inline constexpr uint32_t kMaxHttpSlots = (1u << 24) - 1;
+inline uint32_t httpSlot(uint32_t w) {
+  return w >> kHttpSlotShift;
+}
 inline TcpState state(uint32_t w) {
   return static_cast<TcpState>(w & kStateMask);
 }
@@ -96,6 +105,7 @@ static_assert(sizeof(Session4) == 48, "a session record must stay 48 bytes");
 struct SessionInit : SessionIdentity {
   SessionKind kind = SessionKind::kApplication;
   uint16_t epoch = 0;
+  uint32_t httpSlot = 0;  // HttpFlowPool slot, 0 = not filtered
   TcpState state = TcpState::kSynSent;
   uint32_t createdAt = 0;
   uint32_t expiresAt = 0;
@@ -107,6 +117,7 @@ struct SessionInfo : SessionIdentity {
   uint32_t index = 0;
   SessionKind kind = SessionKind::kApplication;
   uint16_t epoch = 0;
+  uint32_t httpSlot = 0;  // to give back to the HttpFlowPool when the session ends
   TcpState state = TcpState::kSynSent;
   uint32_t createdAt = 0;
   uint32_t expiresAt = 0;

@@ -170,12 +170,19 @@ void LoopRunner::run(size_t index) {
     size_t n = from.receiveBurst(buffers, burst_);
     if (n == 0) return false;
     for (size_t i = 0; i < n; ++i)
-      refs[i] = {buffers[i]->data, buffers[i]->length, serviceSet, direction,
-                 buffers[i]->l4ChecksumPartial()};
+      refs[i] = {buffers[i]->data,
+                 buffers[i]->length,
+                 serviceSet,
+                 direction,
+                 buffers[i]->l4ChecksumPartial(),
+                 Verdict::kForward,
+                 kMaxPacketSize};
     processor.processBurst(refs, n, now);
     size_t out = 0;
-    for (size_t i = 0; i < n; ++i)
+    for (size_t i = 0; i < n; ++i) {
+      buffers[i]->length = refs[i].length;  // the HTTP filter may resize a packet
       if (refs[i].verdict == Verdict::kForward) forward[out++] = buffers[i];
+    }
     size_t sent = to.transmitBurst(forward, out);
     if (sent < out) processor.countTxErrors(out - sent);
     return true;

@@ -45,6 +45,13 @@ inline uint64_t sumBytes(const uint8_t* data, size_t len, uint64_t initial = 0) 
   return sum;
 }
 
+// The folded sum of `len` bytes that sit at an odd offset of the checksummed
+// data: its 16-bit words are the byte-swapped ones sumBytes() pairs up.
+inline uint16_t sumBytesAt(const uint8_t* data, size_t len, bool oddOffset) {
+  const uint16_t s = fold(sumBytes(data, len));
+  return oddOffset ? static_cast<uint16_t>((s << 8) | (s >> 8)) : s;
+}
+
 // Checksum of an IPv4 header of `headerLen` bytes, with its checksum field taken as zero.
 inline uint16_t ipv4HeaderChecksum(const uint8_t* header, size_t headerLen) {
   uint64_t sum = sumBytes(header, headerLen) - load16(header + 10);

@@ -1,5 +1,7 @@
 #include "shared/net/packet_view.h"
 
+#include <cstring>
+
 namespace fulcrum {
 
 namespace {
@@ -96,6 +98,89 @@ ParseStatus parsePacket(uint8_t* frame, size_t length, LinkType link, PacketView
   if (type == kEtherTypeIpv4) return parseIpv4(frame + offset, length - offset, v);
   if (type == kEtherTypeIpv6) return parseIpv6(frame + offset, length - offset, v);
   return ParseStatus::kNotIp;
+}
+
+size_t PacketView::frameLengthAfter(const PayloadEdit* edits, size_t count,
+                                    size_t valueLength) const {
+  size_t bytes = payloadLength;
+  for (size_t i = 0; i < count; ++i) bytes = bytes - edits[i].length + valueLength;
+  return static_cast<size_t>(payload - frame) + bytes;
+}
+
+namespace {
+
+// Moves the tail of a payload while edits are applied: the original bytes
+// after the first edit are copied here first, so edits that grow and edits
+// that shrink can be mixed without overwriting bytes not yet moved.
+thread_local uint8_t tailScratch[65536];
+
+}  // namespace
+
+bool PacketView::replacePayload(const PayloadEdit* edits, size_t count, std::string_view value) {
+  if (count == 0) return true;
+  const size_t newFrameLength = frameLengthAfter(edits, count, value.size());
+  const size_t ipOffset = static_cast<size_t>(ip - frame);
+  const size_t newIpTotal = newFrameLength - ipOffset;
+  const size_t room = frameCapacity > frameLength ? frameCapacity : frameLength;
+  if (newFrameLength > room || newIpTotal > 65535) return false;
+
+  // Everything from the first edit to the end of the segment changes.
+  const size_t first = edits[0].offset;
+  uint8_t* from = payload + first;
+  const size_t oldTail = payloadLength - first;
+  const size_t newTail = newFrameLength - static_cast<size_t>(from - frame);
+  const bool odd = ((from - tcp) & 1) != 0;
+  const uint16_t oldSum = l4ChecksumPartial ? 0 : checksum::sumBytesAt(from, oldTail, odd);
+
+  std::memcpy(tailScratch, from, oldTail);
+  uint8_t* out = from;
+  size_t in = 0;  // offset in tailScratch
+  for (size_t i = 0; i < count; ++i) {
+    const size_t at = edits[i].offset - first;
+    std::memcpy(out, tailScratch + in, at - in);
+    out += at - in;
+    std::memcpy(out, value.data(), value.size());
+    out += value.size();
+    in = at + edits[i].length;
+  }
+  std::memcpy(out, tailScratch + in, oldTail - in);
+
+  const auto oldSegment = static_cast<uint16_t>(tcpSegmentLength());
+  const auto newSegment = static_cast<uint16_t>(newIpTotal - ipHeaderLength);
+  checksum::rewrite16(ip + 2, static_cast<uint16_t>(newIpTotal), ipChecksumField());
+  if (l4ChecksumPartial) {
+    // Only the pseudo-header's length is in a partial sum; the payload is
+    // summed later by the kernel.
+    const auto partial = static_cast<uint16_t>(~checksum::load16(tcpChecksumField()));
+    checksum::store16(tcpChecksumField(),
+                      static_cast<uint16_t>(~checksum::update16(partial, oldSegment, newSegment)));
+  } else {
+    // RFC 1624 over whole runs: HC' = ~(~HC + ~m + m') with m the old tail's
+    // sum and the pseudo-header's length.
+    const uint16_t newSum = checksum::sumBytesAt(from, newTail, odd);
+    uint16_t c = checksum::update16(checksum::load16(tcpChecksumField()), oldSum, newSum);
+    c = checksum::update16(c, oldSegment, newSegment);
+    checksum::store16(tcpChecksumField(), c);
+  }
+  ipTotalLength = newIpTotal;
+  payloadLength = newFrameLength - static_cast<size_t>(payload - frame);
+  frameLength = newFrameLength;
+  return true;
+}
+
+void PacketView::rewriteTcp32(uint8_t* field, uint32_t value) const {
+  if (l4ChecksumPartial) {
+    checksum::store32(field, value);
+  } else if (((field - tcp) & 1) == 0) {
+    checksum::rewrite32(field, value, tcpChecksumField());
+  } else {
+    // A SACK edge after an odd run of options straddles checksum words.
+    const uint16_t oldSum = checksum::sumBytesAt(field, 4, true);
+    checksum::store32(field, value);
+    const uint16_t newSum = checksum::sumBytesAt(field, 4, true);
+    checksum::store16(tcpChecksumField(),
+                      checksum::update16(checksum::load16(tcpChecksumField()), oldSum, newSum));
+  }
 }
 
 bool PacketView::ipv4ChecksumValid() const {

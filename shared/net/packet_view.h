@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 
 #include "shared/net/checksum.h"
 
@@ -62,9 +63,18 @@ inline constexpr uint8_t kAck = 0x10;
 
 // Valid only when parsePacket() returned kTcpIpv4 (ip/tcp/payload set) or
 // kTcpIpv6/kIpv6Other (ip set). Accessors read network byte order.
+// A byte range of a TCP payload to replace (PacketView::replacePayload).
+struct PayloadEdit {
+  size_t offset = 0;  // from the first payload byte
+  size_t length = 0;
+};
+
 struct PacketView {
   uint8_t* frame = nullptr;
   size_t frameLength = 0;
+  // Bytes the buffer has room for from `frame` on; set by the caller when the
+  // payload may grow (replacePayload). 0 means no room beyond frameLength.
+  size_t frameCapacity = 0;
   uint8_t* ip = nullptr;  // start of the IP header
   size_t ipHeaderLength = 0;
   size_t ipTotalLength = 0;  // from the header; bytes after it (Ethernet padding) are ignored
@@ -117,6 +127,23 @@ struct PacketView {
     else
       checksum::rewrite16(field, port, tcpChecksumField());
   }
+
+  // TCP header words outside the pseudo-header: sequence and acknowledgement
+  // numbers, SACK edges. A partial checksum does not cover them yet.
+  void setSeq(uint32_t seq) const { rewriteTcp32(tcp + 4, seq); }
+  void setAck(uint32_t ack) const { rewriteTcp32(tcp + 8, ack); }
+  void rewriteTcp32(uint8_t* field, uint32_t value) const;
+
+  // Replaces `count` payload ranges (sorted by offset, disjoint, inside the
+  // payload) with `value` each, moving the bytes after them. The IP total
+  // length and both checksums are updated incrementally (a checksum that was
+  // wrong stays wrong by as much), and so are ipTotalLength, payloadLength
+  // and frameLength; Ethernet padding after the IP packet is dropped. False,
+  // with nothing changed, when the packet would not fit frameCapacity or the
+  // 65535 bytes of an IPv4 packet.
+  bool replacePayload(const PayloadEdit* edits, size_t count, std::string_view value);
+  // The size the frame would have after replacePayload(), without changing it.
+  size_t frameLengthAfter(const PayloadEdit* edits, size_t count, size_t valueLength) const;
 
   // From-scratch verification (tests and the replay harness; not the hot path).
   bool ipv4ChecksumValid() const;

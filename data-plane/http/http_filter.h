@@ -1,0 +1,75 @@
+// HttpFilter: step 5 of the packet path (DESIGN.md) for one packet loop.
+//
+// Egress (client -> server), for a session that has an HttpFlow:
+//   - the client's bytes are fed to the flow's parser in stream order; every
+//     request head found is logged (one RequestLogEntry on the loop's ring);
+//   - a Host value naming the façade ("198.18.0.10" or "198.18.0.10:<façade
+//     port>") becomes the server's address, with ":<port>" unless the server
+//     listens on 80. When the length changes, the packet grows or shrinks and
+//     every later segment's sequence number is shifted (SeqAdjust);
+//   - a retransmission of bytes that held a rewritten value is rewritten the
+//     same way again, and shifted by what precedes it;
+//   - while the parser reads the connection, a segment past a gap (an earlier
+//     one was lost or reordered) is dropped and counted: the client resends it
+//     after the gap is filled, so the parser never skips bytes. Once the parser
+//     has stopped (not HTTP, malformed, CONNECT/Upgrade), segments only get
+//     their shift.
+// Ingress (server -> client): acknowledgement numbers and SACK edges are
+// mapped back to client space, so the client sees the stream it sent.
+//
+// Left as sent, and counted: a Host value that began in an earlier segment
+// than the one ending its header block (http_host_split), one that would not
+// fit the packet buffer or an IPv4 packet, and one arriving while eight
+// earlier rewrites are still unacknowledged (http_host_not_rewritten).
+//
+// Both calls run under the session's stripe lock for their direction; the
+// flow's own lock orders them against each other.
+#pragma once
+
+#include <cstdint>
+
+#include "data-plane/counters.h"
+#include "data-plane/http/http_flow.h"
+#include "data-plane/log_queue.h"
+#include "data-plane/session_types.h"
+#include "shared/net/packet_view.h"
+
+namespace fulcrum {
+
+// What a filtered packet needs of its session, read under its lock.
+struct HttpSessionContext {
+  const SessionIdentity* session = nullptr;
+  const char* application = "";
+  const char* serverName = "";
+};
+
+class HttpFilter {
+ public:
+  explicit HttpFilter(LoopCounters& counters) : counters_(counters) {}
+
+  // Where request logs go; without a ring they are counted, not logged.
+  void setLogRing(LogRing* ring) { ring_ = ring; }
+
+  // A client packet, before its NAT rewrite. False: drop it (counted).
+  bool egress(HttpFlow& flow, PacketView& v, const HttpSessionContext& ctx);
+  // A server packet, before or after its un-NAT (only TCP words change).
+  void ingress(HttpFlow& flow, PacketView& v);
+
+ private:
+  static constexpr size_t kMaxEdits = 16;  // rewrites in one segment (pipelining)
+
+  void log(const HttpRequestHead& head, const HttpSessionContext& ctx);
+
+  LoopCounters& counters_;
+  LogRing* ring_ = nullptr;
+  RequestLogEntry entry_;  // reused: an entry is 1.5 KiB
+};
+
+// Whether `host` names the façade: its dotted address, optionally with
+// ":<port>" equal to the façade port.
+bool hostNamesFacade(std::string_view host, uint32_t facade, uint16_t facadePort);
+// The Host value that replaces it: the server's address, with ":<port>" unless
+// the port is 80. Writes at most 21 bytes to `out`; returns the length.
+size_t serverHostValue(uint32_t server, uint16_t serverPort, char* out);
+
+}  // namespace fulcrum
