@@ -61,6 +61,8 @@ namespace fulcrum {
     "filtered connections with a header block over 16 KiB: the rest passed unparsed")             \
   X(kHttpTunneled, "http_tunneled",                                                               \
     "CONNECT or Upgrade: the rest of the connection passed unparsed")                             \
+  X(kHttpMssLowered, "http_mss_lowered",                                                          \
+    "server SYN+ACKs whose MSS was lowered to leave room for a longer Host")                      \
   X(kHttpUntracked, "http_untracked",                                                             \
     "connections of http-filter applications not filtered: every filter state in use")            \
   X(kDropHttpOutOfOrder, "drop_http_out_of_order",                                                \

@@ -392,7 +392,7 @@ Verdict PacketProcessor::ingress(PacketView& v, const FlowKey4& key, uint64_t ha
     // The slot bits never change while the session lives.
     if (const uint32_t slot = state_word::httpSlot(s.stateWord.load(std::memory_order_relaxed));
         slot != 0)
-      http_.ingress(shared_.httpFlows.at(slot), v);
+      http_.ingress(shared_.httpFlows.at(slot), v, s);
     facade = s.facade;
     facadePort = s.facadePort;
   });

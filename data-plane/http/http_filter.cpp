@@ -76,9 +76,10 @@ bool HttpFilter::egress(HttpFlow& flow, PacketView& v, const HttpSessionContext&
   const size_t ipOffset = static_cast<size_t>(v.ip - v.frame);
   PayloadEdit edits[kMaxEdits];
   size_t editCount = 0;
+  const size_t ipLimit = v.ipTotalLength > kPlainPacketLimit ? 65535 : kPlainPacketLimit;
   auto fits = [&](size_t count) {
     const size_t after = v.frameLengthAfter(edits, count, valueLength);
-    return after <= room && after - ipOffset <= 65535;
+    return after <= room && after - ipOffset <= ipLimit;
   };
 
   flow.lock();
@@ -158,7 +159,9 @@ bool HttpFilter::egress(HttpFlow& flow, PacketView& v, const HttpSessionContext&
   return true;
 }
 
-void HttpFilter::ingress(HttpFlow& flow, PacketView& v) {
+void HttpFilter::ingress(HttpFlow& flow, PacketView& v, const SessionIdentity& session) {
+  if ((v.tcpFlags() & (tcpflag::kSyn | tcpflag::kAck)) == (tcpflag::kSyn | tcpflag::kAck))
+    reserveMss(v, session);
   if (!flow.rewritten.load(std::memory_order_acquire)) return;
   const bool hasAck = (v.tcpFlags() & tcpflag::kAck) != 0;
   const uint32_t ack = v.ack();
@@ -205,6 +208,33 @@ void HttpFilter::ingress(HttpFlow& flow, PacketView& v) {
   if (clientAck != ack) v.setAck(clientAck);
   for (size_t i = 0; i < edgeCount; ++i)
     if (mapped[i] != checksum::load32(edges[i])) v.rewriteTcp32(edges[i], mapped[i]);
+}
+
+void HttpFilter::reserveMss(PacketView& v, const SessionIdentity& s) {
+  char value[24], facade[16];
+  if (serverHostValue(s.server, s.serverPort, value) <= formatV4(s.facade, facade)) return;
+  uint8_t* p = v.tcp + 20;
+  uint8_t* const optionsEnd = v.tcp + v.tcpHeaderLength;
+  while (p < optionsEnd && *p != 0) {
+    if (*p == 1) {
+      ++p;
+      continue;
+    }
+    if (optionsEnd - p < 2 || p[1] < 2 || p[1] > optionsEnd - p) return;
+    if (p[0] == 2 && p[1] == 4) {
+      const uint16_t mss = checksum::load16(p + 2);
+      // 536 is the smallest MSS every IPv4 host must accept (RFC 9293).
+      if (mss > 536 + kMssReserve) {
+        const auto lowered = static_cast<uint16_t>(mss - kMssReserve);
+        // Kind, length and MSS rewritten as one 32-bit word (rewriteTcp32
+        // keeps the checksum right at any alignment).
+        v.rewriteTcp32(p, (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | lowered);
+        counters_.add(Counter::kHttpMssLowered);
+      }
+      return;
+    }
+    p += p[1];
+  }
 }
 
 void HttpFilter::log(const HttpRequestHead& head, const HttpSessionContext& ctx) {

@@ -17,6 +17,13 @@
 // Ingress (server -> client): acknowledgement numbers and SACK edges are
 // mapped back to client space, so the client sees the stream it sent.
 //
+// Room to grow: when the server's address is longer than the façade's, the
+// MSS option of the server's SYN+ACK is lowered by kMssReserve, so a client
+// segment of full size still fits the path after a rewrite. A packet that is
+// not a GSO super-packet never grows past 1500 bytes of IP (or its own size,
+// when larger): a bigger one would be dropped on a 1500-byte link with an ICMP
+// error the client cannot match to its connection (it names the server).
+//
 // Left as sent, and counted: a Host value that began in an earlier segment
 // than the one ending its header block (http_host_split), one that would not
 // fit the packet buffer or an IPv4 packet, and one arriving while eight
@@ -53,12 +60,17 @@ class HttpFilter {
   // A client packet, before its NAT rewrite. False: drop it (counted).
   bool egress(HttpFlow& flow, PacketView& v, const HttpSessionContext& ctx);
   // A server packet, before or after its un-NAT (only TCP words change).
-  void ingress(HttpFlow& flow, PacketView& v);
+  void ingress(HttpFlow& flow, PacketView& v, const SessionIdentity& session);
+
+  static constexpr uint16_t kMssReserve = 32;        // two rewrites of up to 14 more bytes
+  static constexpr size_t kPlainPacketLimit = 1500;  // IP bytes a rewritten packet may reach
 
  private:
   static constexpr size_t kMaxEdits = 16;  // rewrites in one segment (pipelining)
 
   void log(const HttpRequestHead& head, const HttpSessionContext& ctx);
+  // Lowers the MSS a server's SYN+ACK offers when rewrites may grow segments.
+  void reserveMss(PacketView& v, const SessionIdentity& session);
 
   LoopCounters& counters_;
   LogRing* ring_ = nullptr;
