@@ -30,7 +30,7 @@ struct RequestLogEntry {
   template <size_t N>
   static void set(char (&field)[N], std::string_view value) {
     size_t n = value.size() < N - 1 ? value.size() : N - 1;
-    std::memcpy(field, value.data(), n);
+    if (n > 0) std::memcpy(field, value.data(), n);  // an empty view may have no data()
     field[n] = '\0';
   }
 };

@@ -36,7 +36,13 @@ int main(int argc, char** argv) {
         s.dst = facade;
         s.dstPort = port;
         s.flags = flags;
-        s.payload = flags & tcpflag::kPsh ? "GET / HTTP/1.1\r\nHost: 198.18.0.10\r\n\r\n" : "";
+        // The client's first data byte follows its SYN's sequence number,
+        // so the HTTP filter reads these requests.
+        s.seq = flags == tcpflag::kSyn ? 1000 : 1001;
+        s.payload = flags & tcpflag::kPsh ? "GET / HTTP/1.1\r\nHost: 198.18.0.10\r\n\r\n"
+                                            "POST /a HTTP/1.1\r\nHost: 198.18.0.10:80\r\n"
+                                            "Content-Length: 5\r\n\r\nhello"
+                                          : "";
         write(link, buildTcp(s));
         TcpPacketSpec r;
         r.ethernet = ethernet;

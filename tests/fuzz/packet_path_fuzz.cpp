@@ -1,6 +1,6 @@
-// libFuzzer entry point: one frame through the whole packet path, and a check
-// that whatever is forwarded as IPv4 TCP still carries valid checksums when
-// it came in with valid ones.
+// libFuzzer entry point: one frame through the whole packet path (the HTTP
+// filter included), and a check that whatever is forwarded as IPv4 TCP still
+// carries valid checksums when it came in with valid ones.
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -20,10 +20,13 @@ struct Engine {
     std::string error;
     auto config = fulcrum::EngineConfig::build(parsed.config, &error, 251);
     if (!config || !shared.publish(std::move(config), false, &error)) std::abort();
-    for (auto link : {fulcrum::LinkType::kEthernet, fulcrum::LinkType::kRawIp})
+    for (auto link : {fulcrum::LinkType::kEthernet, fulcrum::LinkType::kRawIp}) {
       loops.push_back(std::make_unique<fulcrum::PacketProcessor>(shared, link));
+      loops.back()->setLogRing(&ring);
+    }
   }
   fulcrum::LocalAffinityStore store{1024};
+  fulcrum::LogRing ring{8};  // mostly full: drops are exercised too
   fulcrum::EngineShared shared;
   std::vector<std::unique_ptr<fulcrum::PacketProcessor>> loops;
   uint32_t now = 1000;
@@ -40,20 +43,28 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto& loop = *engine.loops[(control >> 1) & 1];
   const auto link = (control & 2) ? fulcrum::LinkType::kRawIp : fulcrum::LinkType::kEthernet;
   const uint16_t serviceSet = (control >> 2) & 1;
-  // An exactly sized copy: AddressSanitizer reports any read past the frame.
-  std::vector<uint8_t> frame(data + 2, data + size);
+  // A copy with room for a Host rewrite to grow the packet, and nothing
+  // beyond: AddressSanitizer reports any access past the room given.
+  const size_t length = size - 2;
+  std::vector<uint8_t> frame(length + 64);
+  std::memcpy(frame.data(), data + 2, length);
   fulcrum::PacketView in;
-  bool validIn = fulcrum::parsePacket(frame.data(), frame.size(), link, in) ==
-                     fulcrum::ParseStatus::kTcpIpv4 &&
-                 in.ipv4ChecksumValid() && in.tcpChecksumValid();
-  auto verdict = loop.process(frame.data(), frame.size(), serviceSet, direction, engine.now);
+  bool validIn =
+      fulcrum::parsePacket(frame.data(), length, link, in) == fulcrum::ParseStatus::kTcpIpv4 &&
+      in.ipv4ChecksumValid() && in.tcpChecksumValid();
+  fulcrum::PacketRef packet{frame.data(), static_cast<uint32_t>(length), serviceSet, direction};
+  packet.capacity = static_cast<uint32_t>(frame.size());
+  auto verdict = loop.process(packet, engine.now);
+  if (packet.length > frame.size()) std::abort();  // grew past the room it had
   if (verdict == fulcrum::Verdict::kForward && validIn) {
     fulcrum::PacketView out;
-    if (fulcrum::parsePacket(frame.data(), frame.size(), link, out) !=
+    if (fulcrum::parsePacket(frame.data(), packet.length, link, out) !=
             fulcrum::ParseStatus::kTcpIpv4 ||
         !out.ipv4ChecksumValid() || !out.tcpChecksumValid())
       std::abort();  // a rewrite broke a checksum
   }
+  // Keep the log ring from filling for good: drain it now and then.
+  if ((control & 0x30) == 0x30) engine.ring.drain(8, [](const fulcrum::RequestLogEntry&) {});
   if ((control & 0xf0) == 0xf0) loop.expireStep(engine.now, 64);
   return 0;
 }
