@@ -34,8 +34,18 @@
 # addresses). Everything started is torn down by the EXIT trap, and a watchdog
 # bounds the whole run (WATCHDOG_S, default 180 s; a run takes ~5 s).
 #
-# Usage: sudo tests/captures/make-captures.sh     (writes into tests/captures/,
-#        or into $OUT_DIR if set). See README.md there for what it produces.
+# The http-filter capture runs its own server (http-filter-server.py: the
+# same file server plus POST), socket clients for the request shapes curl does
+# not make (http-filter-clients.py), and the tc-BPF program drop-marked.bpf.c
+# on the server's ingress, which loses one marked request segment so that the
+# client retransmits it.
+#
+# Usage: sudo tests/captures/make-captures.sh [mixed] [vlan] [http-filter]
+#        Without arguments it makes every capture; with some, only those (the
+#        error fixtures and the raw copy come with "mixed"). It writes into
+#        tests/captures/, or into $OUT_DIR if set, and always ends by
+#        rewriting expected.json from every capture there. See README.md there
+#        for what it produces.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -53,6 +63,13 @@ FACADE=198.18.0.10
 PORT=80
 VLAN_ID=100
 VLAN_METHOD=
+
+WANT=("$@")
+[[ ${#WANT[@]} -gt 0 ]] || WANT=(mixed vlan http-filter)
+for w in "${WANT[@]}"; do
+    case $w in mixed | vlan | http-filter) ;; *) echo "make-captures: unknown capture '$w'" >&2; exit 2 ;; esac
+done
+wanted() { local w; for w in "${WANT[@]}"; do [[ $w == "$1" ]] && return 0; done; return 1; }
 
 die() { echo "make-captures: $*" >&2; exit 1; }
 
@@ -216,6 +233,17 @@ with open(os.path.join(d, "medium.bin"), "wb") as f:
     f.write(random.Random(20240601).randbytes(64 * 1024))
 with open(os.path.join(d, "large.bin"), "wb") as f:
     f.write(random.Random(20240602).randbytes(300 * 1024))
+# request bodies of the http-filter capture (beside the served files, not
+# among them): lines that look like a request head, which the HTTP filter must
+# pass over as body
+lines = ["POST body line %03d of the http-filter capture\r\n" % i for i in range(70)]
+lines[10] = "GET /in-the-body HTTP/1.1\r\n"
+lines[11] = "Host: 198.18.0.10\r\n"
+lines[40] = "Host: 198.18.0.10:80\r\n"
+with open(os.path.join(d, "..", "post-body.txt"), "w", newline="") as f:
+    f.write("".join(lines))
+with open(os.path.join(d, "..", "expect-body.bin"), "wb") as f:
+    f.write(random.Random(20240604).randbytes(2048))
 EOF
 }
 
@@ -229,6 +257,25 @@ start_server() {
     SERVER_PID=$!
     wait_until 10 "http.server listening on $FACADE:$PORT" \
         bash -c "ip netns exec $NS_SRV ss -Hltn 'sport = :$PORT' | grep -q '$FACADE:$PORT'"
+}
+
+# the http-filter capture's server: the same files, plus POST
+start_filter_server() {
+    ip netns exec "$NS_SRV" timeout 300 "$PY" "$HERE/http-filter-server.py" "$FACADE" "$PORT" \
+        "$WORK/www" >"$WORK/server.log" 2>&1 &
+    PIDS+=($!)
+    SERVER_PID=$!
+    wait_until 10 "http-filter-server.py listening on $FACADE:$PORT" \
+        bash -c "ip netns exec $NS_SRV ss -Hltn 'sport = :$PORT' | grep -q '$FACADE:$PORT'"
+}
+
+# loses the segments the retransmit client marks with TOS 0x20 (see
+# drop-marked.bpf.c) when they arrive at the server
+drop_marked_on_server() {
+    command -v clang >/dev/null || die "clang is needed to build drop-marked.bpf.c"
+    clang -O2 -g0 -target bpfel -c "$HERE/drop-marked.bpf.c" -o "$WORK/drop-marked.o"
+    in_srv tc qdisc add dev "$IF_SRV" clsact
+    in_srv tc filter add dev "$IF_SRV" ingress bpf da obj "$WORK/drop-marked.o" sec tc
 }
 
 stop_server() {
@@ -369,12 +416,53 @@ traffic_vlan() {
     [[ $rc -eq 0 ]] || die "a client failed (rc=$rc)"
 }
 
-# capture MODE OUTFILE FILTER TRAFFIC_FN
+# The http-filter capture: one connection after the other (README.md says
+# what each one is for).
+traffic_http_filter() {
+    local c=("${CLIENTS[@]}") reused
+    # two sends must make two segments, not wait for each other in the stack
+    in_cli sysctl -qw net.ipv4.tcp_autocorking=0
+    in_cli curl -sS -v --max-time 10 --interface "${c[0]}" \
+        -o /dev/null "$(url small.txt)" -o /dev/null "$(url medium.bin)" \
+        -o /dev/null "$(url small.txt)" 2>"$WORK/keepalive.log"
+    reused=$(grep -c 'Re-using existing connection' "$WORK/keepalive.log" || true)
+    [[ $reused -eq 2 ]] || { cat "$WORK/keepalive.log" >&2; die "keep-alive curl did not reuse its connection"; }
+    echo "curl ${c[0]}: 3 requests on one connection"
+    in_cli curl -sS --max-time 10 --interface "${c[1]}" -H "Host: $FACADE:$PORT" \
+        -o /dev/null -w "curl ${c[1]}: Host $FACADE:$PORT, %{http_code}\n" "$(url small.txt)"
+    in_cli timeout 15 "$PY" "$HERE/http-filter-clients.py" pipelined "${c[2]}" "$FACADE" "$PORT"
+    # a Content-Length body (no 100-continue), then a GET on the same connection
+    in_cli curl -sS -v --max-time 10 --interface "${c[3]}" -H 'Expect:' \
+        --data-binary @"$WORK/post-body.txt" -o /dev/null "$(url upload)" \
+        --next --interface "${c[3]}" -o /dev/null "$(url small.txt)" 2>"$WORK/post.log"
+    grep -q 'Re-using existing connection' "$WORK/post.log" \
+        || { cat "$WORK/post.log" >&2; die "POST curl did not reuse its connection"; }
+    echo "curl ${c[3]}: POST with Content-Length, then a GET"
+    in_cli timeout 15 "$PY" "$HERE/http-filter-clients.py" chunked "${c[0]}" "$FACADE" "$PORT"
+    in_cli curl -sS -v --max-time 10 --interface "${c[1]}" -H 'Expect: 100-continue' \
+        --data-binary @"$WORK/expect-body.bin" -o /dev/null "$(url upload)" \
+        --next --interface "${c[1]}" -o /dev/null "$(url small.txt)" 2>"$WORK/expect.log"
+    grep -q '< HTTP/1.1 100 Continue' "$WORK/expect.log" \
+        || { cat "$WORK/expect.log" >&2; die "no 100 Continue for the Expect request"; }
+    grep -q 'Re-using existing connection' "$WORK/expect.log" \
+        || { cat "$WORK/expect.log" >&2; die "Expect curl did not reuse its connection"; }
+    echo "curl ${c[1]}: POST with Expect: 100-continue (answered 100), then a GET"
+    in_cli timeout 15 "$PY" "$HERE/http-filter-clients.py" split "${c[2]}" "$FACADE" "$PORT"
+    in_cli timeout 15 "$PY" "$HERE/http-filter-clients.py" not-http "${c[3]}" "$FACADE" "$PORT"
+    in_cli timeout 15 "$PY" "$HERE/http-filter-clients.py" retransmit "${c[0]}" "$FACADE" "$PORT"
+}
+
+# capture MODE OUTFILE FILTER TRAFFIC_FN [SERVER]   (SERVER: plain or filter)
 capture() {
-    local mode=$1 out=$2 filter=$3 fn=$4
+    local mode=$1 out=$2 filter=$3 fn=$4 server=${5:-plain}
     echo "== $out ($mode)"
     setup_topology "$mode"
-    start_server
+    if [[ $server == filter ]]; then
+        drop_marked_on_server
+        start_filter_server
+    else
+        start_server
+    fi
     start_capture "$WORK/cap.pcap" "$filter"
     "$fn"
     wait_until 10 "all TCP connections closed" quiescent
@@ -386,8 +474,18 @@ capture() {
 }
 
 make_docroot
+if wanted vlan; then
+    capture vlan http-vlan-eth.pcap "vlan $VLAN_ID and tcp" traffic_vlan
+    echo "== checking VLAN tags"
+    tcpdump -r "$OUT_DIR/http-vlan-eth.pcap" -nn -e -c 2 2>/dev/null
+    untagged=$(tcpdump -r "$OUT_DIR/http-vlan-eth.pcap" -nn -e 2>/dev/null | grep -vc "vlan $VLAN_ID" || true)
+    [[ $untagged -eq 0 ]] || die "$untagged frames without 'vlan $VLAN_ID' in http-vlan-eth.pcap"
+fi
+if wanted http-filter; then
+    capture plain http-filter-eth.pcap 'tcp' traffic_http_filter filter
+fi
+if wanted mixed; then
 capture plain http-mixed-eth.pcap 'tcp' traffic_mixed
-capture vlan http-vlan-eth.pcap "vlan $VLAN_ID and tcp" traffic_vlan
 
 echo "== http-mixed-raw.pcap"
 "$PY" "$HERE/to-raw-ip.py" "$OUT_DIR/http-mixed-eth.pcap" "$OUT_DIR/http-mixed-raw.pcap"
@@ -396,11 +494,6 @@ echo "$raw_head"
 grep -q 'link-type RAW' <<<"$raw_head" || die "raw capture does not read as link-type RAW"
 grep -q "IP 198.18.0.[1-4].[0-9]* > $FACADE.$PORT: Flags \[S\]" <<<"$raw_head" \
     || die "raw capture does not decode as IP"
-
-echo "== checking VLAN tags"
-tcpdump -r "$OUT_DIR/http-vlan-eth.pcap" -nn -e -c 2 2>/dev/null
-untagged=$(tcpdump -r "$OUT_DIR/http-vlan-eth.pcap" -nn -e 2>/dev/null | grep -vc "vlan $VLAN_ID" || true)
-[[ $untagged -eq 0 ]] || die "$untagged frames without 'vlan $VLAN_ID' in http-vlan-eth.pcap"
 
 echo "== error fixtures"
 printf 'this is not a pcap file, just text\n' >"$OUT_DIR/not-a-capture.pcap"
@@ -424,9 +517,20 @@ EOF
 head -c "$cut_at" "$OUT_DIR/http-mixed-eth.pcap" >"$OUT_DIR/truncated.pcap"
 echo "truncated.pcap: $cut_at bytes"
 chmod 644 "$OUT_DIR/not-a-capture.pcap" "$OUT_DIR/truncated.pcap" "$OUT_DIR/http-mixed-raw.pcap"
+fi
 
 echo "== expected.json"
 "$PY" "$HERE/summarize.py" --facade "$FACADE:$PORT" -o "$OUT_DIR/expected.json" \
     "$OUT_DIR/http-mixed-eth.pcap" "$OUT_DIR/http-mixed-raw.pcap" "$OUT_DIR/http-vlan-eth.pcap" \
-    "$OUT_DIR/not-a-capture.pcap" "$OUT_DIR/truncated.pcap"
+    "$OUT_DIR/http-filter-eth.pcap" "$OUT_DIR/not-a-capture.pcap" "$OUT_DIR/truncated.pcap"
+if wanted http-filter; then
+    # the marked request segment was lost once and sent again: the capture shows both
+    "$PY" - "$OUT_DIR/expected.json" <<'EOF'
+import json, sys
+facts = json.load(open(sys.argv[1]))["http-filter-eth.pcap"]
+if facts["client_retransmissions"] < 1:
+    sys.exit("make-captures: http-filter-eth.pcap holds no retransmitted request segment")
+print("http-filter-eth.pcap: %d request segment(s) retransmitted" % facts["client_retransmissions"])
+EOF
+fi
 ls -l "$OUT_DIR"/*.pcap

@@ -20,13 +20,24 @@ Per capture:
                  the one scapy recomputes from scratch (0 = capture is clean)
   per_connection one entry per connection, in order of its SYN: client
                  address:port, packets, TCP payload bytes each way, HTTP
-                 requests (client segments starting with an HTTP method),
-                 retransmitted data segments (ending at or below the highest
-                 sequence number already seen in that direction; payload
-                 byte counts include them), client SYNs sent again with the
-                 same ISN,
+                 requests, retransmitted data segments (ending at or below the
+                 highest sequence number already seen in that direction, so a
+                 segment the capture shows after a later one counts too;
+                 payload byte counts include them) and how many of them the
+                 client sent, client SYNs sent again with the same ISN,
                  close ("fin"/"rst"/"open") and who closed first.
+
+HTTP, per connection (and summed per capture): the client's byte stream is
+put together by sequence number (each byte from the first segment that brings
+it in order) and read as HTTP/1.x requests (see scan_http):
+  http_requests       complete request heads
+  facade_hosts        requests whose Host value is the facade's address, alone
+                      or with ":<facade port>"
+  facade_hosts_split  of those, values that begin in an earlier segment than
+                      the one that ends their header block
+  not_http            the stream does not begin with a request line
 """
+import re
 import argparse
 import json
 import os
@@ -42,7 +53,101 @@ MAGICS = {
     b"\xa1\xb2\x3c\x4d": (">", "nsec"),
 }
 LINKTYPE_NAMES = {1: "ETHERNET", 101: "RAW"}
-HTTP_METHODS = (b"GET ", b"HEAD ", b"POST ", b"PUT ", b"DELETE ", b"OPTIONS ")
+REQUEST_LINE = re.compile(rb"([A-Z]+) ([^\x00-\x20\x7f]+) (HTTP/1\.[0-9])")
+OWS = b" \t"
+
+
+def scan_http(stream, segment_of, facade):
+    """Reads a client byte stream as HTTP/1.x requests. `segment_of[i]` says
+    which segment brought byte i. Returns (requests, facade hosts, of them
+    split, not HTTP). Bodies (Content-Length, chunked) are skipped; the scan
+    stops at the first thing it cannot read, at CONNECT and after an Upgrade
+    request, or where the stream ends in the middle of a request."""
+    requests = facade_hosts = split = 0
+    pos = 0
+
+    def line_at(p):
+        end = stream.find(b"\n", p)
+        if end < 0:
+            return None, None
+        return stream[p:end].rstrip(b"\r"), end + 1
+
+    while pos < len(stream):
+        while stream.startswith(b"\r\n", pos) or stream.startswith(b"\n", pos):
+            pos += 2 if stream.startswith(b"\r\n", pos) else 1
+        line, nxt = line_at(pos)
+        if line is None:
+            break
+        m = REQUEST_LINE.fullmatch(line)
+        if not m:
+            return requests, facade_hosts, split, requests == 0
+        method = m.group(1)
+        pos = nxt
+        host = None
+        length = 0
+        chunked = upgrade = False
+        while True:
+            start = pos
+            line, nxt = line_at(pos)
+            if line is None:
+                return requests, facade_hosts, split, False
+            pos = nxt
+            if line == b"":
+                break
+            name, _, value = line.partition(b":")
+            name = name.lower()
+            lead = len(value) - len(value.lstrip(OWS))
+            value = value.strip(OWS)
+            if name == b"host":
+                host = (value, start + len(name) + 1 + lead)
+            elif name == b"content-length":
+                length = int(value)
+            elif name == b"transfer-encoding":
+                chunked = value.split(b",")[-1].strip(OWS).lower() == b"chunked"
+            elif name == b"upgrade":
+                upgrade = True
+        requests += 1
+        if host is not None and host[0] in (facade[0], facade[0] + b":" + facade[1]):
+            facade_hosts += 1
+            if segment_of[host[1]] != segment_of[pos - 1]:
+                split += 1
+        if method == b"CONNECT":
+            break
+        if chunked:
+            while True:
+                line, nxt = line_at(pos)
+                if line is None:
+                    return requests, facade_hosts, split, False
+                size = int(line.split(b";")[0].strip(OWS), 16)
+                pos = nxt
+                if size == 0:
+                    while True:
+                        line, pos = line_at(pos)
+                        if line is None or line == b"":
+                            break
+                    break
+                pos += size + 2
+        else:
+            pos += length
+        if upgrade:
+            break
+    return requests, facade_hosts, split, False
+
+
+def client_stream(segments, isn):
+    """The client's bytes in order, and for each the index of the segment that
+    brought it first in order (a segment starting past the bytes so far
+    brings nothing, as a receiver would wait for the gap)."""
+    data = bytearray()
+    origin = []
+    for index, (seq, payload) in enumerate(segments):
+        offset = (seq - isn - 1) & 0xFFFFFFFF
+        if offset > len(data) or offset + len(payload) <= len(data):
+            continue
+        new = payload[len(data) - offset:]
+        data += new
+        origin += [index] * len(new)
+    return bytes(data), origin
 
 
 def walk_pcap(data):
@@ -137,7 +242,8 @@ def summarize(path, facade_ip, facade_port):
                  "client_payload": 0, "server_payload": 0, "http_requests": 0,
                  "fin_client": False, "fin_server": False, "rst": False,
                  "first_close": None, "retransmissions": 0, "syn_retransmissions": 0,
-                 "next_seq": {"client": None, "server": None}}
+                 "client_retransmissions": 0, "next_seq": {"client": None, "server": None},
+                 "segments": []}
             conns.append(c)
             by_tuple[key] = c
         if c is None:
@@ -153,10 +259,11 @@ def summarize(path, facade_ip, facade_port):
             top = c["next_seq"][side]
             if top is not None and ((top - end) & 0xFFFFFFFF) < 0x80000000:
                 c["retransmissions"] += 1
+                c["client_retransmissions"] += from_client
             else:
                 c["next_seq"][side] = end
-        if from_client and payload > 0 and bytes(tcp.payload).startswith(HTTP_METHODS):
-            c["http_requests"] += 1
+        if from_client and payload > 0 and not syn:
+            c["segments"].append((tcp.seq, bytes(tcp.payload)[:payload]))
         if fin:
             c["fin_" + side] = True
         if rst:
@@ -166,7 +273,11 @@ def summarize(path, facade_ip, facade_port):
 
     per_conn = []
     fin_closed = rst_closed = still_open = 0
+    facade_key = (facade_ip.encode(), str(facade_port).encode())
     for c in conns:
+        stream, origin = client_stream(c["segments"], c["isn"])
+        (c["http_requests"], c["facade_hosts"], c["facade_hosts_split"],
+         c["not_http"]) = scan_http(stream, origin, facade_key)
         if c["rst"]:
             close = "rst"
             rst_closed += 1
@@ -180,7 +291,11 @@ def summarize(path, facade_ip, facade_port):
                          "client_payload": c["client_payload"],
                          "server_payload": c["server_payload"],
                          "http_requests": c["http_requests"],
+                         "facade_hosts": c["facade_hosts"],
+                         "facade_hosts_split": c["facade_hosts_split"],
+                         "not_http": c["not_http"],
                          "retransmissions": c["retransmissions"],
+                         "client_retransmissions": c["client_retransmissions"],
                          "syn_retransmissions": c["syn_retransmissions"], "close": close,
                          "first_close": c["first_close"]})
     out.update({
@@ -198,7 +313,11 @@ def summarize(path, facade_ip, facade_port):
         "clients": sorted({c["client"].split(":")[0] for c in conns},
                           key=lambda a: tuple(int(x) for x in a.split("."))),
         "http_requests": sum(c["http_requests"] for c in conns),
+        "facade_hosts": sum(c["facade_hosts"] for c in conns),
+        "facade_hosts_split": sum(c["facade_hosts_split"] for c in conns),
+        "not_http_connections": sum(c["not_http"] for c in conns),
         "retransmissions": sum(c["retransmissions"] for c in conns),
+        "client_retransmissions": sum(c["client_retransmissions"] for c in conns),
         "syn_retransmissions": sum(c["syn_retransmissions"] for c in conns),
         "client_payload_bytes": sum(c["client_payload"] for c in conns),
         "server_payload_bytes": sum(c["server_payload"] for c in conns),
