@@ -1,5 +1,5 @@
 // fulcrum-replay --config FILE --capture IN.pcap [--service-set NAME]
-//                [--out-cluster OUT.pcap] [--out-client OUT.pcap] [--json]
+//                [--out-cluster OUT.pcap] [--out-client OUT.pcap] [--json] [--no-room]
 // Exit status: 0 when there are no mismatches and no checksum errors, 1 when
 // there are, 2 when the arguments, the configuration or the capture are bad.
 #include <cstdio>
@@ -16,9 +16,13 @@ namespace {
 constexpr const char* kUsage =
     "usage: fulcrum-replay --config FILE --capture IN.pcap [--service-set NAME]\n"
     "                      [--out-cluster OUT.pcap] [--out-client OUT.pcap] [--json]\n"
+    "                      [--no-room]\n"
     "Replays a capture of clients talking to a facade through the data plane and\n"
-    "checks every rewrite. Exit 0: no mismatch and no checksum error; 1: some;\n"
-    "2: bad arguments, configuration or capture.\n";
+    "checks every rewrite. With http-filter on, it also checks the request logs,\n"
+    "the Host rewrites and the server's and the client's view of each stream.\n"
+    "--no-room gives packets no room to grow (a test of the checks themselves).\n"
+    "Exit 0: no mismatch and no checksum error; 1: some; 2: bad arguments,\n"
+    "configuration or capture.\n";
 
 int fail(const std::string& message) {
   std::fprintf(stderr, "fulcrum-replay: %s\n", message.c_str());
@@ -51,6 +55,8 @@ int main(int argc, char** argv) {
       ok = value(options.outClient);
     else if (arg == "--json")
       json = true;
+    else if (arg == "--no-room")
+      options.noRoom = true;
     else if (arg == "--help" || arg == "-h") {
       std::fputs(kUsage, stdout);
       return 0;
