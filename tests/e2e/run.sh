@@ -21,4 +21,6 @@ if [ ! -c /dev/net/tun ]; then
 fi
 cd "$(dirname "$0")"
 export PYTHONDONTWRITEBYTECODE=1
-exec python3 -m unittest -v "${@:-test_e2e}"
+# Without arguments: both modules (the data path, and the HTTP filter).
+[ $# -ne 0 ] || set -- test_e2e test_http_filter
+exec python3 -m unittest -v "$@"

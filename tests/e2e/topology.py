@@ -10,8 +10,9 @@ creates and removes (stdlib only).
              fs-web-in / fs-web-out), policy routing into the TUN devices
         | veth: srvN <-> eth0
     <p>-sN   198.18.1.1N/24, default via 198.18.1.254 (onlink), nginx on :80
-             and :8080 serving index.html ("server sN"), /health, /whoami and
-             a 40 MB file of deterministic content (/big.bin)
+             and :8080 serving index.html ("server sN"), /health, /whoami,
+             a 40 MB file of deterministic content (/big.bin), PUT into
+             /upload/ and POST to /post; every request in its access.log
 
 Every name carries a per-run prefix `fe<pid>-<n>-`, so parallel runs do not
 collide; namespaces of runs whose process is gone are removed at start.
@@ -71,7 +72,24 @@ TABLE_FACADE, TABLE_REPLIES = 100, 101
 # Rule order: façade diversion, then the local table, then server replies.
 PRIO_FACADE, PRIO_LOCAL, PRIO_REPLIES = 100, 150, 200
 
+# The fields of a line of nginx's access.log (log_format fulcrum below).
+ACCESS_FIELDS = ("host", "http_host", "request", "connection", "connection_requests", "remote",
+                 "server_port", "status", "request_length", "transfer_encoding")
+# A line of the syslog file: <PRI>1 TIME HOST APP-NAME PROCID MSGID SD [MSG]
+# (control-plane/syslog/syslog_format.h); SD is "-" or [fulcrum@32473 k="v" ...].
+_SD_VALUE = r'"(?:[^"\\]|\\.)*"'
+SYSLOG_RE = re.compile(r"^<\d+>1 \S+ \S+ (\S+) (\S+) (\S+) (?:-|\[fulcrum@32473((?: [^=\s\]]+=%s)*)\])"
+                       % _SD_VALUE)
+SD_PARAM_RE = re.compile(r"([^=\s\]]+)=(%s)" % _SD_VALUE)
 
+
+def parse_syslog_line(line):
+    """(app, procid, msgid, {field: value}) of one syslog file line, or None."""
+    m = SYSLOG_RE.match(line)
+    if not m:
+        return None
+    fields = {k: re.sub(r"\\(.)", r"\1", v[1:-1]) for k, v in SD_PARAM_RE.findall(m.group(4) or "")}
+    return m.group(1), m.group(2), m.group(3), fields
 
 
 def big_content():
@@ -174,7 +192,13 @@ pid {dir}/nginx.pid;
 error_log {dir}/error.log warn;
 events {{ worker_connections 4096; }}
 http {{
-    access_log off;
+    # One line per request: what the HTTP filter's Host rewrite gave nginx
+    # ($host without the port, $http_host as sent), the request, and the
+    # connection it came on (test_http_filter.py reads it: ACCESS_FIELDS).
+    log_format fulcrum '$host|$http_host|$request|$connection|$connection_requests|'
+                       '$remote_addr:$remote_port|$server_port|$status|$request_length|'
+                       '$http_transfer_encoding';
+    access_log {dir}/access.log fulcrum;
     sendfile on;
     keepalive_timeout 30;
     default_type application/octet-stream;
@@ -190,6 +214,18 @@ http {{
         root {dir}/www;
         add_header X-Server {name} always;
         add_header X-Server-Port $server_port always;
+        # PUT stores the body (its checksum is compared), POST is answered
+        # with 200 after the body is read and dropped.
+        location /upload/ {{
+            dav_methods PUT;
+            create_full_put_path on;
+            client_max_body_size 16m;
+        }}
+        location = /post {{
+            client_max_body_size 16m;
+            default_type text/plain;
+            return 200 "posted\\n";
+        }}
         location = /whoami {{
             default_type text/plain;
             return 200 "{name} $server_addr:$server_port client $remote_addr:$remote_port\\n";
@@ -250,6 +286,12 @@ class Topology:
 
     def syslog(self):
         return read_text(os.path.join(self.state, "fulcrum.log"))
+
+    def access_log(self, server):
+        """nginx's access.log of a server, one dict per request (ACCESS_FIELDS)."""
+        lines = read_text(os.path.join(self.dir, "srv-" + server, "access.log")).splitlines()
+        return [dict(zip(ACCESS_FIELDS, line.split("|"))) for line in lines
+                if line.count("|") == len(ACCESS_FIELDS) - 1]
 
     # ------------------------------------------------------------ build / tear down
     def _add_ns(self, ns):
