@@ -342,6 +342,14 @@ Verdict PacketProcessor::newConnection(PacketView& v, const FlowKey4& key, uint6
   switch (result.status) {
     case SessionTable::CreateStatus::kCreated:
       counters_.add(Counter::kSessionsCreated);
+      // Data on the SYN (TCP Fast Open) is the filtered stream's first bytes.
+      if (init.httpSlot != 0 && v.payloadLength > 0) {
+        bool keep = true;
+        shared_.table.find(key, hash, now, [&](Session4& s, Direction) {
+          keep = filterEgress(s, init.httpSlot, v);
+        });
+        if (!keep) return Verdict::kDrop;
+      }
       v.setDstV4(init.server);
       v.setDstPort(init.serverPort);
       counters_.add(Counter::kEgressNat);

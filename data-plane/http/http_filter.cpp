@@ -69,7 +69,10 @@ bool HttpFilter::egress(HttpFlow& flow, PacketView& v, const HttpSessionContext&
   const SessionIdentity& s = *ctx.session;
   const uint32_t seq = v.seq();
   const size_t length = v.payloadLength;
-  const uint32_t end = seq + static_cast<uint32_t>(length);
+  // A SYN's data (TCP Fast Open) starts after the SYN's own sequence number.
+  const bool syn = (v.tcpFlags() & tcpflag::kSyn) != 0;
+  const uint32_t first = syn ? seq + 1 : seq;  // client-space number of payload byte 0
+  const uint32_t end = first + static_cast<uint32_t>(length);
   char value[24];
   const size_t valueLength = serverHostValue(s.server, s.serverPort, value);
   const size_t room = v.frameCapacity > v.frameLength ? v.frameCapacity : v.frameLength;
@@ -84,22 +87,31 @@ bool HttpFilter::egress(HttpFlow& flow, PacketView& v, const HttpSessionContext&
 
   flow.lock();
   size_t redone = 0, added = 0;
-  // A SYN's data (TCP Fast Open) is not part of the parsed stream.
-  if (length > 0 && !(v.tcpFlags() & tcpflag::kSyn)) {
-    if (!flow.stopped && seqBefore(flow.nextSeq, seq)) {
-      flow.unlock();
-      counters_.add(Counter::kDropHttpOutOfOrder);
-      return false;
+  if (length > 0) {
+    if (!flow.stopped && seqBefore(flow.nextSeq, first)) {
+      // A gap. Inside a request body (the other loop of a connection that
+      // moved between queues still holds those bytes, typically) nothing in
+      // it needs reading: skip it. Anywhere else the parser would lose its
+      // place, so the segment waits for the client to send it again.
+      const uint32_t gap = first - flow.nextSeq;
+      if (gap > flow.parser.skippable()) {
+        flow.unlock();
+        counters_.add(Counter::kDropHttpOutOfOrder);
+        return false;
+      }
+      flow.parser.skip(gap);
+      flow.nextSeq = first;
+      counters_.add(Counter::kHttpBodyGapsSkipped);
     }
     // Bytes sent before: every rewrite recorded in them is made again, the
     // same way; a segment that cuts one cannot be made consistent.
     for (size_t i = 0; i < flow.adjust.count(); ++i) {
       const HostRewrite& r = flow.adjust.rewrite(i);
-      const bool startsIn = seqAtOrBefore(seq, r.clientSeq) && seqBefore(r.clientSeq, end);
-      const bool endsIn = seqBefore(seq, r.clientEnd()) && seqAtOrBefore(r.clientEnd(), end);
-      if (!startsIn && !endsIn) continue;
-      const size_t offset = r.clientSeq - seq;
-      if (!(startsIn && endsIn) || editCount == kMaxEdits ||
+      const bool overlaps = seqBefore(first, r.clientEnd()) && seqBefore(r.clientSeq, end);
+      if (!overlaps) continue;
+      const bool inside = seqAtOrBefore(first, r.clientSeq) && seqAtOrBefore(r.clientEnd(), end);
+      const size_t offset = r.clientSeq - first;
+      if (!inside || editCount == kMaxEdits ||
           !hostNamesFacade({reinterpret_cast<const char*>(v.payload) + offset, r.oldLength},
                            s.facade, s.facadePort)) {
         flow.unlock();
@@ -116,7 +128,7 @@ bool HttpFilter::egress(HttpFlow& flow, PacketView& v, const HttpSessionContext&
     }
     // New bytes go to the parser.
     if (!flow.stopped && seqBefore(flow.nextSeq, end)) {
-      const size_t skip = flow.nextSeq - seq;
+      const size_t skip = flow.nextSeq - first;
       flow.parser.feed(v.payload + skip, length - skip, [&](const HttpRequestHead& head) {
         counters_.add(Counter::kHttpRequests);
         log(head, ctx);
@@ -130,7 +142,7 @@ bool HttpFilter::egress(HttpFlow& flow, PacketView& v, const HttpSessionContext&
           return;
         }
         edits[editCount] = {skip + head.hostOffset, head.hostLength};
-        const HostRewrite r{seq + static_cast<uint32_t>(edits[editCount].offset),
+        const HostRewrite r{first + static_cast<uint32_t>(edits[editCount].offset),
                             static_cast<uint16_t>(head.hostLength),
                             static_cast<uint16_t>(valueLength)};
         if (!fits(editCount + 1) || !flow.adjust.add(r, flow.serverAcked, flow.serverAckSeen)) {
@@ -147,7 +159,9 @@ bool HttpFilter::egress(HttpFlow& flow, PacketView& v, const HttpSessionContext&
       }
     }
   }
-  const int32_t shift = flow.adjust.shiftAt(seq);
+  // Every recorded rewrite ending at or before the first payload byte shifts
+  // the segment (a SYN's own number has nothing before it).
+  const int32_t shift = syn ? 0 : flow.adjust.shiftAt(seq);
   if (added > 0) flow.rewritten.store(true, std::memory_order_release);
   flow.unlock();
 

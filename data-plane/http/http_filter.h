@@ -9,20 +9,26 @@
 //     every later segment's sequence number is shifted (SeqAdjust);
 //   - a retransmission of bytes that held a rewritten value is rewritten the
 //     same way again, and shifted by what precedes it;
-//   - while the parser reads the connection, a segment past a gap (an earlier
-//     one was lost or reordered) is dropped and counted: the client resends it
-//     after the gap is filled, so the parser never skips bytes. Once the parser
-//     has stopped (not HTTP, malformed, CONNECT/Upgrade), segments only get
-//     their shift.
+//   - a segment past a gap (an earlier one was lost, or is still in another
+//     loop's queue) is forwarded when the gap lies inside a request body, which
+//     the parser skips unread; a gap anywhere else would lose the parser its
+//     place, so that segment is dropped and counted, and the client resends it
+//     after the gap is filled. Once the parser has stopped (not HTTP,
+//     malformed, CONNECT/Upgrade), segments only get their shift.
 // Ingress (server -> client): acknowledgement numbers and SACK edges are
 // mapped back to client space, so the client sees the stream it sent.
 //
 // Room to grow: when the server's address is longer than the façade's, the
 // MSS option of the server's SYN+ACK is lowered by kMssReserve, so a client
-// segment of full size still fits the path after a rewrite. A packet that is
-// not a GSO super-packet never grows past 1500 bytes of IP (or its own size,
-// when larger): a bigger one would be dropped on a 1500-byte link with an ICMP
-// error the client cannot match to its connection (it names the server).
+// segment of full size still fits the path after a rewrite. A packet of at
+// most 1500 bytes of IP never grows past 1500: a bigger one would be dropped
+// on a 1500-byte link with an ICMP error the client cannot match to its
+// connection (it names the server). A larger packet is a GSO super-packet
+// (or comes from a larger-MTU link) and may grow up to 65535 bytes; the
+// kernel cuts super-packets to their segment size.
+//
+// TCP Fast Open: data on the client's SYN is the stream's first bytes and is
+// read like any other.
 //
 // Left as sent, and counted: a Host value that began in an earlier segment
 // than the one ending its header block (http_host_split), one that would not
