@@ -65,8 +65,10 @@ namespace fulcrum {
     "server SYN+ACKs whose MSS was lowered to leave room for a longer Host")                      \
   X(kHttpUntracked, "http_untracked",                                                             \
     "connections of http-filter applications not filtered: every filter state in use")            \
+  X(kHttpBodyGapsSkipped, "http_body_gaps_skipped",                                               \
+    "client segments past a gap inside a request body: the gap skipped unread")                   \
   X(kDropHttpOutOfOrder, "drop_http_out_of_order",                                                \
-    "client segments past a gap in a filtered stream (the client resends them)")                  \
+    "client segments past a gap in a request head (the client resends them)")                     \
   X(kDropHttpRetransmitSplit, "drop_http_retransmit_split",                                       \
     "client retransmissions that cut a rewritten Host value (the client resends them)")           \
   FULCRUM_PACKET_MALFORMED(FULCRUM_LOOP_COUNTER_FROM_PARSE)

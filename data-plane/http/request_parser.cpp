@@ -682,6 +682,17 @@ class HttpRequestParser::Run {
   size_t hostStart_ = kNowhere;
 };
 
+uint64_t HttpRequestParser::skippable() const {
+  if (status() != HttpParseStatus::kOk) return 0;
+  return state_ == kBody || state_ == kChunkData ? remaining_ : 0;
+}
+
+void HttpRequestParser::skip(uint64_t n) {
+  if (n == 0 || n > skippable()) return;
+  // Body bytes are only counted, never read, so there is no data to pass.
+  Run(*this, nullptr, static_cast<size_t>(n), nullptr, nullptr).run();
+}
+
 HttpParseStatus HttpRequestParser::feedBytes(const uint8_t* data, size_t length, Callback onRequest,
                                              void* fn) {
   if (status_ != static_cast<uint8_t>(HttpParseStatus::kOk)) return status();

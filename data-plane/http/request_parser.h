@@ -92,6 +92,14 @@ class HttpRequestParser {
   uint64_t requests() const { return requests_; }  // heads reported so far
   bool tunneled() const;  // CONNECT or Upgrade: rest of the connection not parsed
 
+  // Bytes from the current position that are request body or chunk data:
+  // bytes the parser counts but never reads. A caller whose segments were
+  // reordered may skip() up to this many it has not seen and feed what comes
+  // after them. 0 while a head, chunk line or trailer is being read.
+  uint64_t skippable() const;
+  // Passes over `n` <= skippable() bytes as if they had been fed.
+  void skip(uint64_t n);
+
  private:
   using Callback = void (*)(void*, const HttpRequestHead&);
   class Run;  // one feed() call: the positions that are only valid in its segment

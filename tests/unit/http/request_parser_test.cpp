@@ -474,6 +474,35 @@ TEST(HttpRequestParser, TerminalStatusStaysAndIgnoresLaterRequests) {
   EXPECT_EQ(parser.requests(), 0u);
 }
 
+// skip() passes over body bytes the caller never saw (reordered segments):
+// only body and chunk data can be skipped, and what follows parses as if the
+// bytes had been fed.
+TEST(HttpRequestParser, SkipsOnlyBodyBytes) {
+  HttpRequestParser p;
+  std::vector<std::string> paths;
+  auto collect = [&](const HttpRequestHead& h) { paths.emplace_back(h.path); };
+  const std::string head = "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n";
+  EXPECT_EQ(p.skippable(), 0u);  // reading a head
+  p.feed(reinterpret_cast<const uint8_t*>(head.data()), head.size(), collect);
+  EXPECT_EQ(p.skippable(), 10u);
+  p.feed(reinterpret_cast<const uint8_t*>("12"), 2, collect);
+  EXPECT_EQ(p.skippable(), 8u);
+  p.skip(9);  // more than the body: refused, nothing changes
+  EXPECT_EQ(p.skippable(), 8u);
+  p.skip(8);
+  EXPECT_EQ(p.skippable(), 0u);
+  const std::string chunked =
+      "POST /b HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n";
+  p.feed(reinterpret_cast<const uint8_t*>(chunked.data()), chunked.size(), collect);
+  EXPECT_EQ(p.skippable(), 5u);  // chunk data only, not the chunk's CRLF
+  p.skip(5);
+  EXPECT_EQ(p.skippable(), 0u);
+  const std::string rest = "\r\n0\r\n\r\nGET /c HTTP/1.1\r\nHost: h\r\n\r\n";
+  EXPECT_EQ(p.feed(reinterpret_cast<const uint8_t*>(rest.data()), rest.size(), collect),
+            HttpParseStatus::kOk);
+  EXPECT_EQ(paths, (std::vector<std::string>{"/a", "/b", "/c"}));
+}
+
 TEST(HttpRequestParser, EmptyFeedsChangeNothing) {
   HttpRequestParser parser;
   int calls = 0;
