@@ -29,7 +29,7 @@ class ControlClient {
     std::string engineId;
     std::string softwareVersion;
     std::chrono::milliseconds statusInterval{1000};
-    std::chrono::milliseconds logInterval{100};  // request logs and events go out this often
+    std::chrono::milliseconds logInterval{50};  // request logs and events go out this often
     std::chrono::milliseconds backoffMin{100};
     std::chrono::milliseconds backoffMax{5000};
     // After a snapshot is applied: attach the packet I/O to its service sets
