@@ -11,6 +11,7 @@ CONFIG = """\
 set service-set web inside-interface fs-web-in outside-interface fs-web-out
 set application shop service-set web facade 198.18.0.10 port 80 algorithm least-connections
 set application shop monitor type http path /health expect 200 interval 1 timeout 1 rise 1 fall 2
+set application shop http-filter on
 set application shop server s1 address 198.18.1.11 port 8080
 set application shop server s2 address 198.18.1.12 port 8080
 set application shop server s3 address 198.18.1.13 port 8080
@@ -38,16 +39,28 @@ def main():
             print("request %2d: answered by %s" % (i + 1, who or "nobody (failed)"))
         print("spread: " + ", ".join("%s %d" % (k, v) for k, v in sorted(counts.items(), key=str)))
 
+        section("what the servers saw: the HTTP filter rewrote Host 198.18.0.10 to each server's address")
+        for name in ("s1", "s2", "s3"):
+            seen = t.access_log(name)
+            hosts = sorted({line["http_host"] for line in seen})
+            print("%s: %d requests, Host %s" % (name, len(seen), ", ".join(hosts) or "-"))
+
         section("fulcrum show servers")
         print(t.cli("show", "servers").stdout.rstrip())
         section("fulcrum show sessions (closed connections stay 10 s in time-wait)")
         print(t.cli("show", "sessions").stdout.rstrip())
         section("fulcrum show engines")
         print(t.cli("show", "engines").stdout.rstrip())
-        section("last lines of the control plane's syslog file")
-        # Per-request lines arrive with the HTTP request filter (issue 5); the
-        # file already collects the events of the control plane and engines.
-        for line in t.syslog().splitlines()[-10:]:
+        section("the control plane's syslog file: one line per request (the last 5), and events")
+        # Request logs are shipped in batches; wait until all 20 have arrived.
+        def requests():
+            return [l for l in t.syslog().splitlines() if " request [fulcrum@" in l]
+        topology.wait_for("20 request lines in the syslog file", lambda: len(requests()) >= 20,
+                          timeout=10)
+        for line in requests()[-5:]:
+            print(line)
+        events = [l for l in t.syslog().splitlines() if " request [fulcrum@" not in l]
+        for line in events[-5:]:
             print(line)
         section("cleaning up: every namespace and process goes")
     return 0 if counts.get(None, 0) == 0 else 1
