@@ -2,21 +2,23 @@
 
 #include <sys/mman.h>
 
+#include <mutex>
 #include <new>
 #include <stdexcept>
 #include <string>
 
 namespace fulcrum {
 
-void HttpFlow::reset(uint32_t isn) {
+void HttpFlow::reset(uint32_t initialSeq) {
   parser = HttpRequestParser();
   adjust = SeqAdjust();
-  nextSeq = isn + 1;
+  isn = initialSeq;
+  nextSeq = initialSeq + 1;
   serverAcked = 0;
+  serverMss = 0;
   serverAckSeen = false;
   stopped = false;
   rewritten.store(false, std::memory_order_relaxed);
-  locked.store(false, std::memory_order_relaxed);
 }
 
 HttpFlowPool::HttpFlowPool(uint32_t capacity)
@@ -39,7 +41,7 @@ HttpFlowPool::~HttpFlowPool() {
 }
 
 uint32_t HttpFlowPool::allocate() {
-  lock();
+  std::lock_guard guard(mutex_);
   uint32_t slot = 0;
   if (freeCount_ > 0) {
     slot = free_[--freeCount_];
@@ -47,16 +49,14 @@ uint32_t HttpFlowPool::allocate() {
     slot = neverUsed_++;
     new (&flows_[slot - 1]) HttpFlow();
   }
-  unlock();
   if (slot != 0) inUse_.fetch_add(1, std::memory_order_relaxed);
   return slot;
 }
 
 void HttpFlowPool::release(uint32_t slot) {
   if (slot == 0 || slot > capacity_) return;
-  lock();
+  std::lock_guard guard(mutex_);
   free_[freeCount_++] = slot;
-  unlock();
   inUse_.fetch_sub(1, std::memory_order_relaxed);
 }
 

@@ -21,6 +21,7 @@
 #include <memory>
 
 #include "data-plane/http/request_parser.h"
+#include "data-plane/spin_lock.h"
 
 namespace fulcrum {
 
@@ -124,23 +125,22 @@ class SeqAdjust {
 struct HttpFlow {
   HttpRequestParser parser;
   SeqAdjust adjust;
+  uint32_t isn = 0;          // the client's initial sequence number
   uint32_t nextSeq = 0;      // client space: the next byte the parser expects
   uint32_t serverAcked = 0;  // server space: highest acknowledgement from the server
+  uint16_t serverMss = 0;    // what the server's SYN+ACK offered; 0 = not seen
   bool serverAckSeen = false;
   bool stopped = false;  // parser ended (not HTTP, malformed, tunnel): counted once
   std::atomic<bool> rewritten{false};
-  std::atomic<bool> locked{false};
+  SpinLock mutex;
 
-  void lock() {
-    while (locked.exchange(true, std::memory_order_acquire)) {
-      while (locked.load(std::memory_order_relaxed)) {
-      }
-    }
-  }
-  void unlock() { locked.store(false, std::memory_order_release); }
+  void lock() { mutex.lock(); }
+  void unlock() { mutex.unlock(); }
 
   // A fresh state for a connection whose client SYN had sequence number `isn`.
-  void reset(uint32_t isn);
+  void reset(uint32_t initialSeq);
+  // No byte of the stream has been read yet.
+  bool nothingRead() const { return nextSeq == isn + 1 && adjust.count() == 0; }
 };
 
 // A fixed pool of HttpFlow, allocated at start. Its memory is reserved, not
@@ -164,24 +164,16 @@ class HttpFlowPool {
   uint32_t inUse() const { return inUse_.load(std::memory_order_relaxed); }
 
  private:
-  void lock() {
-    while (locked_.exchange(true, std::memory_order_acquire)) {
-      while (locked_.load(std::memory_order_relaxed)) {
-      }
-    }
-  }
-  void unlock() { locked_.store(false, std::memory_order_release); }
-
   uint32_t capacity_;
   HttpFlow* flows_ = nullptr;  // mmap'd, capacity_ entries
   size_t mappedBytes_ = 0;
-  // Released slots, a stack guarded by locked_ (taken only on new connections
+  // Released slots, a stack guarded by mutex_ (taken only on new connections
   // and session ends, never per packet); slots never used yet come from
   // neverUsed_ onward, so neither array is touched before it is needed.
   std::unique_ptr<uint32_t[]> free_;
   uint32_t freeCount_ = 0;
   uint32_t neverUsed_ = 1;
-  std::atomic<bool> locked_{false};
+  SpinLock mutex_;
   std::atomic<uint32_t> inUse_{0};
 };
 
