@@ -346,7 +346,10 @@ Verdict PacketProcessor::newConnection(PacketView& v, const FlowKey4& key, uint6
       if (init.httpSlot != 0 && v.payloadLength > 0) {
         bool keep = true;
         shared_.table.find(key, hash, now, [&](Session4& s, Direction) {
-          keep = filterEgress(s, init.httpSlot, v);
+          // The session found is ours only if it holds our slot (another loop
+          // may have ended it and made a new one with these ports meanwhile).
+          if (state_word::httpSlot(s.stateWord.load(std::memory_order_relaxed)) == init.httpSlot)
+            keep = filterEgress(s, init.httpSlot, v);
         });
         if (!keep) return Verdict::kDrop;
       }

@@ -1,5 +1,6 @@
 #include "data-plane/http/http_filter.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "shared/log.h"
@@ -75,18 +76,31 @@ bool HttpFilter::egress(HttpFlow& flow, PacketView& v, const HttpSessionContext&
   const uint32_t end = first + static_cast<uint32_t>(length);
   char value[24];
   const size_t valueLength = serverHostValue(s.server, s.serverPort, value);
-  const size_t room = v.frameCapacity > v.frameLength ? v.frameCapacity : v.frameLength;
-  const size_t ipOffset = static_cast<size_t>(v.ip - v.frame);
   PayloadEdit edits[kMaxEdits];
   size_t editCount = 0;
-  const size_t ipLimit = v.ipTotalLength > kPlainPacketLimit ? 65535 : kPlainPacketLimit;
-  auto fits = [&](size_t count) {
-    const size_t after = v.frameLengthAfter(edits, count, valueLength);
-    return after <= room && after - ipOffset <= ipLimit;
-  };
+  // The payload bytes [keepFrom, keepTo) are forwarded (see "cut" below).
+  size_t keepFrom = 0, keepTo = length;
 
   flow.lock();
-  size_t redone = 0, added = 0;
+  // The largest IP packet this one may become: see "Room to grow" in the header.
+  size_t ipLimit = kPlainPacketLimit;
+  if (flow.serverMss != 0) ipLimit = std::min<size_t>(ipLimit, 40 + size_t{flow.serverMss});
+  if (v.ipTotalLength > ipLimit) ipLimit = 65535;  // a GSO super-packet
+  const size_t room = v.frameCapacity > v.frameLength ? v.frameCapacity : v.frameLength;
+  const size_t ipOffset = static_cast<size_t>(v.ip - v.frame);
+  // Whether the kept bytes with the first `count` edits fit.
+  auto fits = [&](size_t count) {
+    size_t ip = v.ipHeaderLength + v.tcpHeaderLength + (keepTo - keepFrom);
+    for (size_t i = 0; i < count; ++i) ip = ip - edits[i].length + valueLength;
+    return ip <= ipLimit && ipOffset + ip <= room;
+  };
+
+  if (syn && !(v.tcpFlags() & tcpflag::kAck) && flow.nothingRead() && seq != flow.isn) {
+    // The same ports again with a new initial sequence number (the client gave
+    // up on a connection attempt and reused them): a new stream.
+    flow.reset(seq);
+  }
+  size_t redone = 0, added = 0, trimmed = 0;
   if (length > 0) {
     if (!flow.stopped && seqBefore(flow.nextSeq, first)) {
       // A gap. Inside a request body (the other loop of a connection that
@@ -104,30 +118,48 @@ bool HttpFilter::egress(HttpFlow& flow, PacketView& v, const HttpSessionContext&
       counters_.add(Counter::kHttpBodyGapsSkipped);
     }
     // Bytes sent before: every rewrite recorded in them is made again, the
-    // same way; a segment that cuts one cannot be made consistent.
+    // same way. A segment that cuts a rewritten value (the client resent from
+    // another boundary) is cut short before the value, or starts after it:
+    // the server's acknowledgements then stop at the value's start, and the
+    // client's next retransmission carries the value whole.
     for (size_t i = 0; i < flow.adjust.count(); ++i) {
       const HostRewrite& r = flow.adjust.rewrite(i);
-      const bool overlaps = seqBefore(first, r.clientEnd()) && seqBefore(r.clientSeq, end);
-      if (!overlaps) continue;
-      const bool inside = seqAtOrBefore(first, r.clientSeq) && seqAtOrBefore(r.clientEnd(), end);
+      if (!seqBefore(first, r.clientEnd()) || !seqBefore(r.clientSeq, end)) continue;
+      if (seqBefore(r.clientSeq, first)) {
+        keepFrom = r.clientEnd() - first;  // starts inside the value: begin after it
+        ++trimmed;
+        continue;
+      }
       const size_t offset = r.clientSeq - first;
-      if (!inside || editCount == kMaxEdits ||
+      if (seqBefore(end, r.clientEnd())) {
+        keepTo = offset;  // ends inside the value: stop before it
+        ++trimmed;
+        break;
+      }
+      if (editCount == kMaxEdits ||
           !hostNamesFacade({reinterpret_cast<const char*>(v.payload) + offset, r.oldLength},
                            s.facade, s.facadePort)) {
-        flow.unlock();
-        counters_.add(Counter::kDropHttpRetransmitSplit);
-        return false;
+        keepTo = offset;  // cannot happen with a client resending what it sent
+        ++trimmed;
+        break;
       }
       edits[editCount++] = {offset, r.oldLength};
     }
+    // Resent bytes that would now outgrow the packet (the client merged
+    // segments) go in part: up to the first value that does not fit.
+    while (editCount > 0 && !fits(editCount)) {
+      keepTo = edits[--editCount].offset;
+      ++trimmed;
+    }
     redone = editCount;
-    if (redone > 0 && !fits(redone)) {
+    if (keepFrom >= keepTo || (syn && keepFrom > 0)) {
       flow.unlock();
       counters_.add(Counter::kDropHttpRetransmitSplit);
       return false;
     }
-    // New bytes go to the parser.
-    if (!flow.stopped && seqBefore(flow.nextSeq, end)) {
+    // New bytes go to the parser (unless the segment was cut short: what
+    // follows the cut comes again with the client's next retransmission).
+    if (!flow.stopped && keepTo == length && seqBefore(flow.nextSeq, end)) {
       const size_t skip = flow.nextSeq - first;
       flow.parser.feed(v.payload + skip, length - skip, [&](const HttpRequestHead& head) {
         counters_.add(Counter::kHttpRequests);
@@ -159,23 +191,29 @@ bool HttpFilter::egress(HttpFlow& flow, PacketView& v, const HttpSessionContext&
       }
     }
   }
-  // Every recorded rewrite ending at or before the first payload byte shifts
-  // the segment (a SYN's own number has nothing before it).
-  const int32_t shift = syn ? 0 : flow.adjust.shiftAt(seq);
+  // Every recorded rewrite ending at or before the first forwarded byte
+  // shifts the segment (a SYN's own number has nothing before it).
+  const uint32_t from = first + static_cast<uint32_t>(keepFrom);
+  const int32_t shift = syn ? 0 : flow.adjust.shiftAt(from);
   if (added > 0) flow.rewritten.store(true, std::memory_order_release);
   flow.unlock();
 
+  if (keepFrom > 0 || keepTo < length) {
+    v.keepPayload(keepFrom, keepTo - keepFrom);
+    for (size_t i = 0; i < editCount; ++i) edits[i].offset -= keepFrom;
+    counters_.add(Counter::kHttpRetransmitsTrimmed);
+  }
   // Checked to fit above; the recorded rewrites describe exactly these edits.
   if (editCount > 0) v.replacePayload(edits, editCount, {value, valueLength});
   if (redone > 0) counters_.add(Counter::kHttpRetransmitsRewritten);
   if (added > 0) counters_.add(Counter::kHttpHostsRewritten, added);
-  if (shift != 0) v.setSeq(seq + static_cast<uint32_t>(shift));
+  if (shift != 0) v.setSeq((syn ? seq : from) + static_cast<uint32_t>(shift));
   return true;
 }
 
 void HttpFilter::ingress(HttpFlow& flow, PacketView& v, const SessionIdentity& session) {
   if ((v.tcpFlags() & (tcpflag::kSyn | tcpflag::kAck)) == (tcpflag::kSyn | tcpflag::kAck))
-    reserveMss(v, session);
+    reserveMss(flow, v, session);
   if (!flow.rewritten.load(std::memory_order_acquire)) return;
   const bool hasAck = (v.tcpFlags() & tcpflag::kAck) != 0;
   const uint32_t ack = v.ack();
@@ -224,9 +262,9 @@ void HttpFilter::ingress(HttpFlow& flow, PacketView& v, const SessionIdentity& s
     if (mapped[i] != checksum::load32(edges[i])) v.rewriteTcp32(edges[i], mapped[i]);
 }
 
-void HttpFilter::reserveMss(PacketView& v, const SessionIdentity& s) {
+void HttpFilter::reserveMss(HttpFlow& flow, PacketView& v, const SessionIdentity& s) {
   char value[24], facade[16];
-  if (serverHostValue(s.server, s.serverPort, value) <= formatV4(s.facade, facade)) return;
+  const bool grows = serverHostValue(s.server, s.serverPort, value) > formatV4(s.facade, facade);
   uint8_t* p = v.tcp + 20;
   uint8_t* const optionsEnd = v.tcp + v.tcpHeaderLength;
   while (p < optionsEnd && *p != 0) {
@@ -237,8 +275,12 @@ void HttpFilter::reserveMss(PacketView& v, const SessionIdentity& s) {
     if (optionsEnd - p < 2 || p[1] < 2 || p[1] > optionsEnd - p) return;
     if (p[0] == 2 && p[1] == 4) {
       const uint16_t mss = checksum::load16(p + 2);
+      // What the server can take bounds how far a client segment may grow.
+      flow.lock();
+      flow.serverMss = mss;
+      flow.unlock();
       // 536 is the smallest MSS every IPv4 host must accept (RFC 9293).
-      if (mss > 536 + kMssReserve) {
+      if (grows && mss > 536 + kMssReserve) {
         const auto lowered = static_cast<uint16_t>(mss - kMssReserve);
         // Kind, length and MSS rewritten as one 32-bit word (rewriteTcp32
         // keeps the checksum right at any alignment).

@@ -20,20 +20,29 @@
 //
 // Room to grow: when the server's address is longer than the façade's, the
 // MSS option of the server's SYN+ACK is lowered by kMssReserve, so a client
-// segment of full size still fits the path after a rewrite. A packet of at
-// most 1500 bytes of IP never grows past 1500: a bigger one would be dropped
-// on a 1500-byte link with an ICMP error the client cannot match to its
-// connection (it names the server). A larger packet is a GSO super-packet
-// (or comes from a larger-MTU link) and may grow up to 65535 bytes; the
-// kernel cuts super-packets to their segment size.
+// segment of full size still fits the path after a rewrite. A packet never
+// grows past 1500 bytes of IP, nor past the server's MSS plus 40 bytes of
+// headers (the MSS its SYN+ACK offered, before lowering): a bigger one would
+// be dropped on the way with an ICMP error the client cannot match to its
+// connection (it names the server). A packet already larger than that is a GSO
+// super-packet (or comes from a larger-MTU link) and may grow up to 65535
+// bytes; the kernel cuts super-packets to their segment size.
+//
+// Retransmissions: a client that resends from another boundary than before
+// (a merged or re-cut segment) may cut a rewritten value, or bring more
+// rewrites than fit. The segment is then cut short before that value, or made
+// to start after it (http_retransmits_trimmed); only one lying wholly inside a
+// value is dropped (drop_http_retransmit_split). The server's acknowledgements
+// stop at the value's start, so the client's next retransmission carries the
+// value whole.
 //
 // TCP Fast Open: data on the client's SYN is the stream's first bytes and is
 // read like any other.
 //
 // Left as sent, and counted: a Host value that began in an earlier segment
 // than the one ending its header block (http_host_split), one that would not
-// fit the packet buffer or an IPv4 packet, and one arriving while eight
-// earlier rewrites are still unacknowledged (http_host_not_rewritten).
+// fit the packet (see below), and one arriving while eight earlier rewrites
+// are still unacknowledged (http_host_not_rewritten).
 //
 // Both calls run under the session's stripe lock for their direction; the
 // flow's own lock orders them against each other.
@@ -75,12 +84,13 @@ class HttpFilter {
   static constexpr size_t kMaxEdits = 16;  // rewrites in one segment (pipelining)
 
   void log(const HttpRequestHead& head, const HttpSessionContext& ctx);
-  // Lowers the MSS a server's SYN+ACK offers when rewrites may grow segments.
-  void reserveMss(PacketView& v, const SessionIdentity& session);
+  // Records the MSS a server's SYN+ACK offers, and lowers it when rewrites
+  // may grow segments.
+  void reserveMss(HttpFlow& flow, PacketView& v, const SessionIdentity& session);
 
   LoopCounters& counters_;
   LogRing* ring_ = nullptr;
-  RequestLogEntry entry_;  // reused: an entry is 1.5 KiB
+  RequestLogEntry entry_;  // reused: an entry is 700 bytes
 };
 
 // Whether `host` names the façade: its dotted address, optionally with

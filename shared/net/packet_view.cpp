@@ -168,6 +168,45 @@ bool PacketView::replacePayload(const PayloadEdit* edits, size_t count, std::str
   return true;
 }
 
+void PacketView::keepPayload(size_t offset, size_t length) {
+  if (offset > payloadLength || length > payloadLength - offset) return;
+  if (offset == 0 && length == payloadLength) return;
+  const bool dropsEnd = offset + length < payloadLength;
+  // The payload starts at an even offset of the segment (the TCP header is
+  // a multiple of 4 bytes), so its sums need no byte swap.
+  const uint16_t oldSum =
+      l4ChecksumPartial ? 0 : checksum::fold(checksum::sumBytes(payload, payloadLength));
+  std::memmove(payload, payload + offset, length);
+  const uint16_t newSum =
+      l4ChecksumPartial ? 0 : checksum::fold(checksum::sumBytes(payload, length));
+  const auto oldSegment = static_cast<uint16_t>(tcpSegmentLength());
+  const auto newSegment = static_cast<uint16_t>(tcpHeaderLength + length);
+  checksum::rewrite16(ip + 2, static_cast<uint16_t>(ipHeaderLength + newSegment),
+                      ipChecksumField());
+  if (l4ChecksumPartial) {
+    const auto partial = static_cast<uint16_t>(~checksum::load16(tcpChecksumField()));
+    checksum::store16(tcpChecksumField(),
+                      static_cast<uint16_t>(~checksum::update16(partial, oldSegment, newSegment)));
+  } else {
+    uint16_t c = checksum::update16(checksum::load16(tcpChecksumField()), oldSum, newSum);
+    c = checksum::update16(c, oldSegment, newSegment);
+    checksum::store16(tcpChecksumField(), c);
+  }
+  ipTotalLength = ipHeaderLength + newSegment;
+  payloadLength = length;
+  frameLength = static_cast<size_t>(payload - frame) + length;
+  if (offset > 0) setSeq(seq() + static_cast<uint32_t>(offset));
+  if (dropsEnd && (tcpFlags() & tcpflag::kFin)) {
+    // Data offset and flags share one checksum word.
+    const uint16_t word = checksum::load16(tcp + 12);
+    const auto cleared = static_cast<uint16_t>(word & ~uint16_t{tcpflag::kFin});
+    if (l4ChecksumPartial)
+      checksum::store16(tcp + 12, cleared);
+    else
+      checksum::rewrite16(tcp + 12, cleared, tcpChecksumField());
+  }
+}
+
 void PacketView::rewriteTcp32(uint8_t* field, uint32_t value) const {
   if (l4ChecksumPartial) {
     checksum::store32(field, value);

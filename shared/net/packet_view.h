@@ -142,6 +142,11 @@ struct PacketView {
   // with nothing changed, when the packet would not fit frameCapacity or the
   // 65535 bytes of an IPv4 packet.
   bool replacePayload(const PayloadEdit* edits, size_t count, std::string_view value);
+  // Keeps only payload bytes [offset, offset + length) (within the payload):
+  // the segment then starts `offset` bytes later (its sequence number moves)
+  // and, when bytes at the end go, it loses its FIN, which follows the last
+  // byte. IP length and checksums are updated incrementally.
+  void keepPayload(size_t offset, size_t length);
   // The size the frame would have after replacePayload(), without changing it.
   size_t frameLengthAfter(const PayloadEdit* edits, size_t count, size_t valueLength) const;
 

@@ -766,15 +766,19 @@ TEST_F(HttpFilterTest, RetransmissionsAreRewrittenTheSameWay) {
   EXPECT_EQ(fromClient(c, value + 11, after).bytes, toServer(c, value + 16, after));
   EXPECT_EQ(count(Counter::kHttpRetransmitsRewritten), 1u);
 
-  // Cutting the value: dropped, the client resends.
-  EXPECT_EQ(fromClient(c, value + 3, first.substr(at + 3)).verdict, Verdict::kDrop);
-  EXPECT_EQ(fromClient(c, c.data(), first.substr(0, at + 5)).verdict, Verdict::kDrop);
-  EXPECT_EQ(count(Counter::kDropHttpRetransmitSplit), 2u);
+  // Cutting the value: what lies after it (or before it) goes on its own;
+  // the server's ACK stops at the value, so the client resends it whole.
+  EXPECT_EQ(fromClient(c, value + 3, first.substr(at + 3)).bytes, toServer(c, value + 16, after));
+  EXPECT_EQ(fromClient(c, c.data(), first.substr(0, at + 5)).bytes, toServer(c, c.data(), before));
+  EXPECT_EQ(count(Counter::kHttpRetransmitsTrimmed), 2u);
 
   // Resent into a buffer with no room for the value's growth: it cannot be
-  // made as before, so it is dropped; with room again, it passes as before.
-  EXPECT_EQ(fromClient(c, c.data(), first, kAck | kPsh, /*extra=*/0).verdict, Verdict::kDrop);
-  EXPECT_EQ(count(Counter::kDropHttpRetransmitSplit), 3u);
+  // made as before, so only the part before the value goes; with room again,
+  // it passes as before.
+  EXPECT_EQ(fromClient(c, c.data(), first, kAck | kPsh, /*extra=*/0).bytes,
+            toServer(c, c.data(), before));
+  EXPECT_EQ(count(Counter::kHttpRetransmitsTrimmed), 3u);
+  EXPECT_EQ(count(Counter::kDropHttpRetransmitSplit), 0u);
   EXPECT_EQ(fromClient(c, c.data(), first).bytes, original.bytes);
 
   // The old bytes and new ones in one segment: the old value redone, the new parsed.
@@ -843,6 +847,104 @@ TEST_F(HttpFilterTest, FastOpenDataIsTheStreamsFirstRequest) {
             toServer(c, c.clientIsn, rewritten, kSyn));
   EXPECT_EQ(count(Counter::kHttpRequests), 2u);
   EXPECT_EQ(count(Counter::kHttpHostsRewritten), 2u);
+  EXPECT_EQ(count(Counter::kDropHttpOutOfOrder), 0u);
+}
+
+// A cut retransmission that carried the FIN loses it: the FIN follows the
+// last byte, which is not sent now.
+TEST_F(HttpFilterTest, ACutRetransmissionLosesItsFin) {
+  Conn c = open(kShop);
+  const std::string first = request("/fin", kShopHost);
+  const size_t at = first.find(kShopHost);
+  const std::string before = first.substr(0, at);
+  ASSERT_EQ(fromClient(c, c.data(), first).verdict, Verdict::kForward);
+  // The client merged its request and FIN into one retransmission into a
+  // buffer with no room to grow: only the bytes before the value go, no FIN.
+  Emitted cut = fromClient(c, c.data(), first, kAck | kPsh | kFin, /*extra=*/0);
+  EXPECT_EQ(cut.bytes, toServer(c, c.data(), before, kAck | kPsh));
+  EXPECT_EQ(count(Counter::kHttpRetransmitsTrimmed), 1u);
+}
+
+// Pipelined requests sent one per segment and resent merged: the merged
+// segment would outgrow a 1500-byte packet, so it goes in part, up to the
+// first value that does not fit (Linux merges retransmissions this way).
+TEST_F(HttpFilterTest, AMergedRetransmissionThatOutgrowsThePacketGoesInPart) {
+  Conn c = open(kShop);
+  std::string in, out;
+  std::vector<uint32_t> starts;
+  const std::string pad(446, 'p');
+  for (int i = 0; i < 3; ++i) {
+    const std::string r =
+        "GET /" + pad + std::to_string(i) + " HTTP/1.1\r\nHost: 198.18.0.10\r\n\r\n";
+    starts.push_back(c.data() + static_cast<uint32_t>(in.size()));
+    ASSERT_EQ(fromClient(c, starts.back(), r).verdict, Verdict::kForward);
+    in += r;
+  }
+  ASSERT_EQ(count(Counter::kHttpHostsRewritten), 3u);
+  ASSERT_LE(in.size() + 40, 1500u);       // the merged segment fits as the client sends it
+  ASSERT_GT(in.size() + 40 + 15, 1500u);  // but not with three values 5 bytes longer
+  Emitted merged = fromClient(c, c.data(), in);
+  ASSERT_EQ(merged.verdict, Verdict::kForward);
+  EXPECT_LE(merged.view.ipTotalLength, 1500u);
+  // The first two requests, rewritten; the third from its start comes again.
+  const std::string firstTwo = in.substr(0, starts[2] - c.data());
+  std::string expected = firstTwo;
+  for (size_t p = expected.find("198.18.0.10"); p != std::string::npos;
+       p = expected.find("198.18.0.10", p + 1))
+    expected.replace(p, 11, "198.18.1.11:8080");
+  const size_t thirdValue = in.find("198.18.0.10", starts[2] - c.data());
+  const std::string cut = in.substr(0, thirdValue);
+  std::string expectedCut = cut;
+  for (size_t p = expectedCut.find("198.18.0.10"); p != std::string::npos;
+       p = expectedCut.find("198.18.0.10", p + 1))
+    expectedCut.replace(p, 11, "198.18.1.11:8080");
+  EXPECT_EQ(merged.bytes, toServer(c, c.data(), expectedCut));
+  EXPECT_EQ(count(Counter::kHttpRetransmitsTrimmed), 1u);
+  EXPECT_EQ(count(Counter::kHttpRequests), 3u);
+}
+
+// The server offers a small MSS (a path narrower than 1500 bytes): a client
+// segment may not grow past it, or the path would drop it.
+TEST_F(HttpFilterTest, GrowthStaysWithinTheServersMss) {
+  Conn c;
+  c.clientPort = 41000;
+  Emitted syn = fromClient(c, c.clientIsn, {}, kSyn);
+  ASSERT_EQ(syn.verdict, Verdict::kForward);
+  c.server = syn.view.dstV4();
+  c.serverPort = syn.view.dstPort();
+  const std::vector<uint8_t> mss1000 = {2, 4, 0x03, 0xe8};
+  Emitted synAck = fromServer(c, c.data(), mss1000, kSyn | kAck);
+  // Lowered by 32 for the client: the server's address is the longer one.
+  EXPECT_EQ(synAck.bytes, toClient(c, c.data(), {2, 4, 0x03, 0xc8}, kSyn | kAck));
+  ASSERT_EQ(fromClient(c, c.data(), {}, kAck).verdict, Verdict::kForward);
+  // A full 1000-byte segment whose Host would grow it by 5: left as sent.
+  std::string r = "GET /mss HTTP/1.1\r\nHost: 198.18.0.10\r\nX-Pad: ";
+  r += std::string(1000 - r.size() - 4, 'x') + "\r\n\r\n";
+  ASSERT_EQ(r.size(), 1000u);
+  Emitted e = fromClient(c, c.data(), r);
+  EXPECT_EQ(e.bytes, toServer(c, c.data(), r));
+  EXPECT_EQ(count(Counter::kHttpHostNotRewritten), 1u);
+  // A short one still is rewritten.
+  const uint32_t next = c.data() + 1000;
+  EXPECT_EQ(fromClient(c, next, request("/s", kShopHost)).bytes,
+            toServer(c, next, request("/s", kS1Host)));
+}
+
+// The client gave up on a connection attempt and reused its ports with a new
+// initial sequence number while the session still waited for a SYN+ACK: the
+// filter follows the new stream.
+TEST_F(HttpFilterTest, ANewSynWithAnotherIsnStartsTheStreamAgain) {
+  Conn c;
+  c.clientPort = 43000;
+  Emitted syn = fromClient(c, c.clientIsn, {}, kSyn);
+  ASSERT_EQ(syn.verdict, Verdict::kForward);
+  c.server = syn.view.dstV4();
+  c.serverPort = syn.view.dstPort();
+  c.clientIsn += 100000;
+  ASSERT_EQ(fromClient(c, c.clientIsn, {}, kSyn).verdict, Verdict::kForward);
+  ASSERT_EQ(fromServer(c, c.data(), {}, kSyn | kAck).verdict, Verdict::kForward);
+  EXPECT_EQ(fromClient(c, c.data(), request("/new", kShopHost)).bytes,
+            toServer(c, c.data(), request("/new", kS1Host)));
   EXPECT_EQ(count(Counter::kDropHttpOutOfOrder), 0u);
 }
 
@@ -927,8 +1029,7 @@ TEST_F(HttpFilterTest, OutOfOrderSegmentWaitsForTheGap) {
 // late segment passes when it comes; the next request is still found.
 TEST_F(HttpFilterTest, GapInsideABodyIsSkippedNotDropped) {
   Conn c = open(kShop);
-  const std::string head =
-      "POST /up HTTP/1.1\r\nHost: 198.18.0.10\r\nContent-Length: 3000\r\n\r\n";
+  const std::string head = "POST /up HTTP/1.1\r\nHost: 198.18.0.10\r\nContent-Length: 3000\r\n\r\n";
   const std::string rewrittenHead =
       "POST /up HTTP/1.1\r\nHost: 198.18.1.11:8080\r\nContent-Length: 3000\r\n\r\n";
   const std::string part1(1000, 'a'), part2(1000, 'b');

@@ -290,6 +290,58 @@ TEST(ReplacePayload, PartialChecksumTracksThePseudoHeaderLength) {
   }
 }
 
+// keepPayload: the kept bytes, at their new sequence number, without the FIN
+// when the end goes, exactly as a packet built with them from the start.
+TEST(KeepPayload, MatchesAPacketBuiltFromScratch) {
+  const std::string payload = "GET /x HTTP/1.1\r\nHost: 198.18.0.10\r\nAccept: */*\r\n\r\n!";
+  struct Case {
+    size_t offset, length;
+  };
+  for (bool ethernet : {true, false}) {
+    for (uint8_t flags : {uint8_t(tcpflag::kAck | tcpflag::kPsh),
+                          uint8_t(tcpflag::kAck | tcpflag::kPsh | tcpflag::kFin)}) {
+      for (Case k : {Case{0, 10}, Case{7, payload.size() - 7}, Case{3, 11}, Case{1, 0},
+                     Case{0, payload.size()}}) {
+        SCOPED_TRACE(std::to_string(k.offset) + "+" + std::to_string(k.length));
+        TcpPacketSpec spec;
+        spec.ethernet = ethernet;
+        spec.seq = 0xfffffff0;  // wraps when moved
+        spec.flags = flags;
+        spec.payload = payload;
+        spec.tcpOptions = {1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2};  // timestamps
+        Buffer b(buildTcp(spec), 0, ethernet ? LinkType::kEthernet : LinkType::kRawIp);
+        b.view.keepPayload(k.offset, k.length);
+        TcpPacketSpec want = spec;
+        want.seq = spec.seq + static_cast<uint32_t>(k.offset);
+        const std::string kept = payload.substr(k.offset, k.length);
+        want.payload = kept;
+        if (k.offset + k.length < payload.size()) want.flags &= ~tcpflag::kFin;
+        EXPECT_EQ(b.frame(), buildTcp(want));
+        EXPECT_EQ(b.payload(), kept);
+        EXPECT_TRUE(b.view.ipv4ChecksumValid());
+        EXPECT_TRUE(b.view.tcpChecksumValid());
+      }
+    }
+  }
+}
+
+TEST(KeepPayload, PartialChecksumTracksThePseudoHeaderLength) {
+  const std::string payload = "0123456789abcdef";
+  TcpPacketSpec spec;
+  spec.flags = tcpflag::kAck | tcpflag::kFin;
+  spec.payload = payload;
+  Buffer b(buildTcp(spec), 0);
+  b.view.l4ChecksumPartial = true;
+  checksum::store16(b.view.tcpChecksumField(),
+                    pseudoHeaderSum(spec.src, spec.dst, b.view.tcpSegmentLength()));
+  b.view.keepPayload(4, 6);
+  EXPECT_EQ(b.payload(), "456789");
+  EXPECT_EQ(b.view.seq(), spec.seq + 4);
+  EXPECT_EQ(b.view.tcpFlags(), tcpflag::kAck);
+  EXPECT_EQ(checksum::load16(b.view.tcpChecksumField()), pseudoHeaderSum(spec.src, spec.dst, 26));
+  EXPECT_TRUE(b.view.ipv4ChecksumValid());
+}
+
 TEST(ReplacePayload, RefusedWhenItDoesNotFitAndNothingChanges) {
   const std::string payload = "GET / HTTP/1.1\r\nHost: 198.18.0.10\r\n\r\n";
   const PayloadEdit edit{payload.find("198"), 11};
