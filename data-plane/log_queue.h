@@ -8,10 +8,13 @@
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <string_view>
+#include <type_traits>
 
 #include "data-plane/http/request_parser.h"
 
@@ -38,12 +41,16 @@ struct RequestLogEntry {
   }
 };
 
+static_assert(std::is_trivially_copyable_v<RequestLogEntry>);
+
 class LogRing {
  public:
   // 16384 entries of about 700 bytes: 11 MiB per loop, a quarter second of
   // requests at 64k/s between two shipments (ControlClient ships every 50 ms).
+  // The memory is not written here: a loop that logs nothing (no filtered
+  // application) never makes it resident.
   explicit LogRing(uint32_t capacity = 16384)
-      : capacity_(capacity), entries_(std::make_unique<RequestLogEntry[]>(capacity)) {}
+      : capacity_(capacity), storage_(new std::byte[sizeof(RequestLogEntry) * capacity]) {}
 
   // Producer (the loop). False, and counted, when full.
   bool push(const RequestLogEntry& e) {
@@ -52,7 +59,7 @@ class LogRing {
       dropped_.store(dropped_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
       return false;
     }
-    entries_[head % capacity_] = e;
+    std::memcpy(slot(head), &e, sizeof(RequestLogEntry));
     head_.store(head + 1, std::memory_order_release);
     return true;
   }
@@ -63,7 +70,8 @@ class LogRing {
     uint64_t tail = tail_.load(std::memory_order_relaxed);
     const uint64_t head = head_.load(std::memory_order_acquire);
     uint32_t n = 0;
-    for (; tail != head && n < max; ++tail, ++n) fn(entries_[tail % capacity_]);
+    for (; tail != head && n < max; ++tail, ++n)
+      fn(*std::launder(reinterpret_cast<const RequestLogEntry*>(slot(tail))));
     tail_.store(tail, std::memory_order_release);
     return n;
   }
@@ -74,8 +82,14 @@ class LogRing {
   }
 
  private:
+  std::byte* slot(uint64_t position) {
+    return storage_.get() + sizeof(RequestLogEntry) * (position % capacity_);
+  }
+
   const uint32_t capacity_;
-  std::unique_ptr<RequestLogEntry[]> entries_;
+  // Raw bytes holding entries copied in whole (RequestLogEntry is trivially
+  // copyable), so that allocating the ring does not touch its pages.
+  std::unique_ptr<std::byte[]> storage_;
   alignas(64) std::atomic<uint64_t> head_{0};  // written by the producer
   alignas(64) std::atomic<uint64_t> tail_{0};  // written by the consumer
   alignas(64) std::atomic<uint64_t> dropped_{0};
