@@ -593,7 +593,9 @@ TEST_F(HttpFilterTest, WhichHostValuesAreRewritten) {
   for (const Row& row : table) {
     SCOPED_TRACE(row.description);
     Conn c = open(row.facade, row.facadePort, port++);
-    if (row.facade == kAlt) EXPECT_EQ(c.server, kS4);
+    if (row.facade == kAlt) {
+      EXPECT_EQ(c.server, kS4);
+    }
     const std::string in = request("/p", row.host);
     const std::string out = request("/p", row.sent);
     EXPECT_EQ(fromClient(c, c.data(), in).bytes, toServer(c, c.data(), out));
