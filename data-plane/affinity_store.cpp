@@ -9,7 +9,7 @@ namespace fulcrum {
 namespace {
 
 uint64_t hashKey(const AffinityKey& k) {
-  return hash::bytes(k.client.bytes().data(), k.client.bytes().size(), k.scope);
+  return hash::bytes(k.client.bytes().data(), k.client.bytes().size(), k.scope ^ k.clientPort);
 }
 
 bool live(uint32_t expiresAt, uint32_t now) {

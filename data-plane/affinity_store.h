@@ -26,6 +26,9 @@ namespace fulcrum {
 struct AffinityKey {
   uint64_t scope = 0;  // which application (a stable id of its name)
   IpAddress client;
+  // 0 for a client address (persistence); a client port for one connection
+  // (session sync: the decision for one 5-tuple, under its own scope).
+  uint16_t clientPort = 0;
   bool operator==(const AffinityKey&) const = default;
 };
 
@@ -70,6 +73,41 @@ class LocalAffinityStore final : public AffinityStore {
 
   uint32_t slotsPerShard_;
   std::unique_ptr<Shard[]> shards_;
+};
+
+// Stores across the network (Redis) answer later, and a packet loop never
+// waits for the network. RemoteAffinity is their asynchronous side:
+//   - cached(): the engine's own short-lived copy of what the store said (a
+//     value read or written less than a few seconds ago); no I/O, any loop;
+//   - submit(): a request queued for the store's thread, never blocking; false
+//     when the loop's queue is full or the store is down: the caller decides
+//     locally and counts it;
+//   - poll(): the replies to one loop's requests, in any order, by token.
+// Each loop is the only caller of submit() and poll() with its index.
+struct AffinityRequest {
+  uint64_t token = 0;  // the caller's, returned with the reply
+  AffinityKey key;
+  uint32_t proposed = 0;
+  uint32_t ttlSeconds = 0;
+  // Read only (session sync asks what another engine decided): a miss is
+  // reported, nothing is stored, and `proposed` is ignored.
+  bool lookupOnly = false;
+};
+
+struct AffinityReply {
+  uint64_t token = 0;
+  bool answered = false;  // false: the store failed (down, timeout, error)
+  bool found = false;     // the key was present (before this request)
+  uint32_t value = 0;     // the stored value (when answered and found or created)
+};
+
+class RemoteAffinity {
+ public:
+  virtual ~RemoteAffinity() = default;
+  virtual bool cached(const AffinityKey& key, uint32_t* value) = 0;
+  virtual bool submit(size_t loop, const AffinityRequest& request) = 0;
+  virtual size_t poll(size_t loop, AffinityReply* replies, size_t max) = 0;
+  virtual bool up() const = 0;  // connected and answering
 };
 
 // A stable 64-bit id for a name (FNV-1a), the same in every engine and build.

@@ -36,6 +36,16 @@ namespace fulcrum {
     "persisted server not eligible (down, draining, full): another one picked")                    \
   X(kAffinityFallbacks, "affinity_fallbacks",                                                      \
     "affinity store could not answer; decided locally (should read 0)")                            \
+  X(kStoreWaits, "store_waits", "new connections that waited for the remote affinity store")       \
+  X(kStoreTimeouts, "store_timeouts",                                                              \
+    "new connections decided locally: the remote store did not answer in affinity-store-timeout")  \
+  X(kStoreDownDecisions, "store_down_decisions",                                                   \
+    "new connections decided locally: the remote store was down")                                  \
+  X(kStoreQueueFull, "store_queue_full",                                                           \
+    "new connections decided locally: no room to wait (loop's queue or store's queue full)")       \
+  X(kSessionSyncWrites, "session_sync_writes", "sessions written to the store (session-sync)")     \
+  X(kSessionSyncRecoveries, "session_sync_recoveries",                                             \
+    "connections another engine made, continued here to the same server (session-sync)")           \
   X(kFlowTableFullPassed, "flow_table_full_passed",                                                \
     "non-application packets forwarded without an entry: table full")                              \
   X(kCreateRaces, "create_races", "another loop created the same session first (should be rare)")  \

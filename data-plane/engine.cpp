@@ -11,6 +11,7 @@ Engine::Engine(const Options& options) : shared_(options.capacity, store_, optio
     loops_.push_back(std::make_unique<PacketProcessor>(shared_, options.link));
     rings_.push_back(std::make_unique<LogRing>());
     loops_.back()->setLogRing(rings_.back().get());
+    loops_.back()->setLoopIndex(i);
   }
 }
 

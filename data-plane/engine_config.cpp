@@ -31,6 +31,7 @@ std::unique_ptr<EngineConfig> EngineConfig::build(const Config& config, std::str
     app->sessionTimeout = a.sessionTimeoutSeconds;
     app->httpFilter = a.httpFilter;
     app->affinityScope = stableNameId(a.name);
+    app->sessionSyncScope = stableNameId("session-sync/" + a.name);
     std::vector<PoolServer> servers;
     for (const ServerConfig& s : a.servers) {
       if (!s.address.isV4()) return fail("server " + s.name + ": IPv6 is not supported yet");

@@ -46,7 +46,11 @@ struct AppRuntime {
   uint32_t persistenceTimeout = 0;
   uint32_t sessionTimeout = 0;
   bool httpFilter = false;
+  // Each session's server is also written to the remote store under its
+  // 5-tuple, so another engine can continue the connection (session-sync).
+  bool sessionSync = false;
   uint64_t affinityScope = 0;           // stable id of the name, shared by every engine
+  uint64_t sessionSyncScope = 0;        // the same for its per-connection keys
   std::vector<uint32_t> serverAddress;  // per pool index, IPv4 host order
   std::vector<uint16_t> serverPort;     // per pool index, resolved
   // Persistence stores a server's stable id (its name's hash), not its index,

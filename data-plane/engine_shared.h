@@ -45,6 +45,15 @@ class EngineShared {
   std::shared_mutex slowPathLock;      // see the header comment
   HttpFlowPool httpFlows;              // states of HTTP-filtered connections
 
+  // The store across the network that persistence and session sync go
+  // through, or nullptr (the embedded `affinity` store decides alone). Set by
+  // the control thread; a store once set stays alive until the engine ends
+  // (loops may still hold its pointer for a burst).
+  RemoteAffinity* remote() const { return remote_.load(std::memory_order_acquire); }
+  void setRemote(RemoteAffinity* store) { remote_.store(store, std::memory_order_release); }
+  // How long a new connection waits for the store before a local decision.
+  std::atomic<uint32_t> remoteTimeoutUs{5000};
+
   // Control thread. Gives `config` an epoch, carries every server's active
   // count and up/draining state over from the current configuration (by
   // application and server name; `keepStates` false takes the new config's
@@ -89,6 +98,7 @@ class EngineShared {
     uint64_t retiredAt;  // publishSeq_ value once it was replaced
   };
 
+  std::atomic<RemoteAffinity*> remote_{nullptr};
   std::atomic<const EngineConfig*> current_{nullptr};
   std::atomic<uint64_t> publishSeq_{1};
   std::unique_ptr<std::atomic<const EngineConfig*>[]> epochs_;

@@ -1,5 +1,10 @@
 #include "data-plane/processor.h"
 
+#include <time.h>
+
+#include <algorithm>
+#include <cstring>
+
 #include "data-plane/tcp_state.h"
 
 namespace fulcrum {
@@ -21,6 +26,19 @@ SessionInit initFor(const FlowKey4& key, SessionKind kind, uint32_t now) {
   init.kind = kind;
   init.createdAt = now;
   return init;
+}
+
+uint64_t monotonicUs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
+}
+
+// Tokens of parked packets: the slot in the low 16 bits, its generation above
+// (a late reply for a slot since reused is recognised and ignored). 0 is never
+// a parked packet's token: fire-and-forget writes use it.
+uint64_t tokenOf(size_t index, uint32_t generation) {
+  return (uint64_t{generation} << 16) | index;
 }
 
 bool isInitialSyn(uint8_t flags) {
@@ -54,7 +72,10 @@ TcpState advance(Session4& s, uint8_t flags, Direction from, const TcpTimeouts& 
 }  // namespace
 
 PacketProcessor::PacketProcessor(EngineShared& shared, LinkType link)
-    : shared_(shared), link_(link) {
+    : shared_(shared), link_(link), parked_(std::make_unique<Parked[]>(kMaxParked)) {
+  for (size_t i = 0; i < kMaxParked; ++i)
+    parkedFree_[i] = static_cast<uint16_t>(kMaxParked - 1 - i);
+  parkedFreeCount_ = kMaxParked;
   setExpirySlice(0, static_cast<uint32_t>(shared.table.bucketCount()));
   shared_.registerLoop(&seenSeq_);
 }
@@ -116,7 +137,9 @@ Verdict PacketProcessor::process(PacketRef& packet, uint32_t now) {
     key = keyOf(v, packet.serviceSet, packet.direction);
     h = shared_.table.hash(key);
   }
+  current_ = &packet;
   packet.verdict = handle(v, status, h, key, now);
+  current_ = nullptr;
   if (status == ParseStatus::kTcpIpv4) packet.length = static_cast<uint32_t>(v.frameLength);
   return packet.verdict;
 }
@@ -140,7 +163,9 @@ void PacketProcessor::processBurst(PacketRef* packets, size_t count, uint32_t no
       }
     }
     for (size_t i = 0; i < n; ++i) {
+      current_ = &packets[i];
       packets[i].verdict = handle(views[i], status[i], hashes[i], keys[i], now);
+      current_ = nullptr;
       if (status[i] == ParseStatus::kTcpIpv4)
         packets[i].length = static_cast<uint32_t>(views[i].frameLength);
     }
@@ -232,7 +257,14 @@ Verdict PacketProcessor::egress(PacketView& v, const FlowKey4& key, uint64_t has
   }
   const AppRuntime* app = cfg_ ? cfg_->match(key.serviceSet, key.dst, key.dstPort) : nullptr;
   if (!app) return newFlow(key, now);
-  if (!isInitialSyn(flags)) return drop(Counter::kDropNotSyn);
+  if (!isInitialSyn(flags)) {
+    // Mid-connection with no session: another engine's, if session sync
+    // recorded it (the network moved the flow here); else the server would
+    // only answer with an RST.
+    if (app->sessionSync && shared_.remote() && !(flags & tcpflag::kRst))
+      return recoverSession(v, key, hash, now, nullptr);
+    return drop(Counter::kDropNotSyn);
+  }
   return newConnection(v, key, hash, now);
 }
 
@@ -261,7 +293,7 @@ Verdict PacketProcessor::newFlow(const FlowKey4& key, uint32_t now) {
 }
 
 Verdict PacketProcessor::newConnection(PacketView& v, const FlowKey4& key, uint64_t hash,
-                                       uint32_t now) {
+                                       uint32_t now, const AffinityReply* resumed) {
   // Under the slow-path lock the configuration cannot change: the session is
   // made in the current one, whose pools hold every server's count.
   std::shared_lock slow(shared_.slowPathLock);
@@ -281,16 +313,47 @@ Verdict PacketProcessor::newConnection(PacketView& v, const FlowKey4& key, uint6
   }
   if (app.persistence) {
     const uint32_t proposed = app.serverStableId[static_cast<uint32_t>(picked)];
-    AffinityResult r = shared_.affinity.readMissCreate({app.affinityScope, IpAddress::v4(key.src)},
-                                                       proposed, app.persistenceTimeout, now);
+    const AffinityKey akey{app.affinityScope, IpAddress::v4(key.src)};
+    RemoteAffinity* remote = shared_.remote();
+    AffinityResult r;
+    uint32_t known = 0;
+    bool counted = true;  // a value decided earlier counts as a persistence hit
+    if (resumed && resumed->answered) {
+      // The store's answer is the decision, whether it held a value before
+      // (found) or took ours: this pick may differ from what we proposed.
+      r.value = resumed->value;
+      counted = resumed->found;
+    } else if (resumed || !remote) {
+      // No store across the network, or it did not answer in time: the
+      // embedded store decides (and keeps this engine consistent).
+      r = shared_.affinity.readMissCreate(akey, proposed, app.persistenceTimeout, now);
+    } else if (remote->cached(akey, &known)) {
+      r.value = known;
+    } else if (!remote->up()) {
+      counters_.add(Counter::kStoreDownDecisions);
+      r = shared_.affinity.readMissCreate(akey, proposed, app.persistenceTimeout, now);
+    } else {
+      // Wait for the store without holding anything: the pick is given back
+      // and made again when the reply comes.
+      pool.release(static_cast<uint32_t>(picked));
+      slow.unlock();
+      if (park(v, {0, akey, proposed, app.persistenceTimeout, false}, false))
+        return Verdict::kParked;
+      counters_.add(Counter::kStoreQueueFull);
+      const AffinityReply none;
+      return newConnection(v, key, hash, now, &none);
+    }
     if (r.fallback) counters_.add(Counter::kAffinityFallbacks);
-    if (!r.created && !r.fallback && r.value != proposed) {
+    const bool decided = !r.created && !r.fallback;
+    if (decided && r.value != proposed) {
       pool.release(static_cast<uint32_t>(picked));
       auto stored = app.serverByStableId.find(r.value);
       if (stored != app.serverByStableId.end() && pool.acquireSpecific(stored->second)) {
         picked = static_cast<int32_t>(stored->second);
-        counters_.add(Counter::kPersistenceHits);
-        app.counters.bump(&AppCounters::persistenceHits);
+        if (counted) {
+          counters_.add(Counter::kPersistenceHits);
+          app.counters.bump(&AppCounters::persistenceHits);
+        }
       } else {
         // The persisted server cannot take it now; this connection goes
         // elsewhere, the mapping stays for when the server is back.
@@ -302,7 +365,7 @@ Verdict PacketProcessor::newConnection(PacketView& v, const FlowKey4& key, uint6
         counters_.add(Counter::kPersistenceOverrides);
         app.counters.bump(&AppCounters::persistenceOverrides);
       }
-    } else if (!r.created && !r.fallback) {
+    } else if (decided && counted) {
       counters_.add(Counter::kPersistenceHits);
       app.counters.bump(&AppCounters::persistenceHits);
     }
@@ -336,8 +399,19 @@ Verdict PacketProcessor::newConnection(PacketView& v, const FlowKey4& key, uint6
   } else {
     app.counters.bump(&AppCounters::sessionsCreated);
   }
+  const bool sync = app.sessionSync && result.status == SessionTable::CreateStatus::kCreated;
+  const AffinityRequest syncWrite{0,
+                                  {app.sessionSyncScope, IpAddress::v4(key.src), key.srcPort},
+                                  app.serverStableId[serverIndex],
+                                  app.sessionTimeout,
+                                  false};
   slow.unlock();
   for (size_t i = 0; i < evictedCount; ++i) onRemoved(evicted[i]);
+  // Session sync: the decision for this 5-tuple goes to the store too, for
+  // an engine the network may move the connection to. Nobody waits for it.
+  if (RemoteAffinity* remote = shared_.remote(); sync && remote) {
+    if (remote->submit(loopIndex_, syncWrite)) counters_.add(Counter::kSessionSyncWrites);
+  }
 
   switch (result.status) {
     case SessionTable::CreateStatus::kCreated:
@@ -368,6 +442,166 @@ Verdict PacketProcessor::newConnection(PacketView& v, const FlowKey4& key, uint6
       return drop(Counter::kDropTableFull);
   }
   return Verdict::kDrop;
+}
+
+Verdict PacketProcessor::recoverSession(PacketView& v, const FlowKey4& key, uint64_t hash,
+                                        uint32_t now, const AffinityReply* resumed) {
+  RemoteAffinity* remote = shared_.remote();
+  const EngineConfig* cfg = shared_.current();
+  const AppRuntime* app = cfg ? cfg->match(key.serviceSet, key.dst, key.dstPort) : nullptr;
+  if (!app || !app->sessionSync) return drop(Counter::kDropNotSyn);
+  const AffinityKey syncKey{app->sessionSyncScope, IpAddress::v4(key.src), key.srcPort};
+  uint32_t stableId = 0;
+  if (resumed) {
+    if (!resumed->answered || !resumed->found) return drop(Counter::kDropNotSyn);
+    stableId = resumed->value;
+  } else if (!remote || !remote->cached(syncKey, &stableId)) {
+    if (!remote || !remote->up()) return drop(Counter::kDropNotSyn);
+    if (park(v, {0, syncKey, 0, 0, true}, true)) return Verdict::kParked;
+    counters_.add(Counter::kStoreQueueFull);
+    return drop(Counter::kDropNotSyn);
+  }
+
+  std::shared_lock slow(shared_.slowPathLock);
+  const EngineConfig* cur = shared_.current();
+  app = cur->match(key.serviceSet, key.dst, key.dstPort);
+  if (!app) return drop(Counter::kDropNotSyn);
+  auto it = app->serverByStableId.find(stableId);
+  if (it == app->serverByStableId.end() || !app->pool->isUp(it->second))
+    return drop(Counter::kDropNotSyn);  // that server is gone: the connection cannot go on
+  const uint32_t serverIndex = it->second;
+  // The connection exists on that server: counted there whatever its limits.
+  app->pool->adoptSessions(serverIndex, 1);
+  SessionInit init = initFor(key, SessionKind::kApplication, now);
+  init.server = app->serverAddress[serverIndex];
+  init.serverPort = app->serverPort[serverIndex];
+  init.app = app->index;
+  init.serverIndex = static_cast<uint16_t>(serverIndex);
+  init.state = TcpState::kEstablished;
+  init.expiresAt = now + app->sessionTimeout;
+  init.epoch = cur->epoch();
+  // Mid-stream: the HTTP filter cannot find its place, so it stays off.
+  SessionInfo evicted[4];
+  size_t evictedCount = 0;
+  shared_.sessionCreated(init.epoch);
+  auto result = shared_.table.create(init, now, [&](const SessionInfo& i) {
+    if (evictedCount < std::size(evicted)) evicted[evictedCount++] = i;
+  });
+  if (result.status != SessionTable::CreateStatus::kCreated) {
+    shared_.sessionEnded(init.epoch);
+    app->pool->release(serverIndex);
+  } else {
+    app->counters.bump(&AppCounters::sessionsCreated);
+  }
+  slow.unlock();
+  for (size_t i = 0; i < evictedCount; ++i) onRemoved(evicted[i]);
+  switch (result.status) {
+    case SessionTable::CreateStatus::kCreated:
+      counters_.add(Counter::kSessionSyncRecoveries);
+      v.setDstV4(init.server);
+      v.setDstPort(init.serverPort);
+      counters_.add(Counter::kEgressNat);
+      return Verdict::kForward;
+    case SessionTable::CreateStatus::kExists:
+      counters_.add(Counter::kCreateRaces);
+      return egress(v, key, hash, now);
+    case SessionTable::CreateStatus::kIngressConflict:
+      return drop(Counter::kDropIngressConflict);
+    case SessionTable::CreateStatus::kFull:
+      return drop(Counter::kDropTableFull);
+  }
+  return Verdict::kDrop;
+}
+
+bool PacketProcessor::park(const PacketView& v, AffinityRequest request, bool sessionSync) {
+  RemoteAffinity* remote = shared_.remote();
+  if (!remote || !current_ || parkedFreeCount_ == 0 || v.frameLength > kParkedBytes) return false;
+  const size_t index = parkedFree_[parkedFreeCount_ - 1];
+  Parked& p = parked_[index];
+  request.token = tokenOf(index, p.generation + 1);
+  if (!remote->submit(loopIndex_, request)) return false;
+  --parkedFreeCount_;
+  ++parkedCount_;
+  ++p.generation;
+  p.used = true;
+  p.sessionSync = sessionSync;
+  p.serviceSet = current_->serviceSet;
+  p.partial = current_->l4ChecksumPartial;
+  p.length = static_cast<uint32_t>(v.frameLength);
+  std::memcpy(p.bytes, v.frame, v.frameLength);
+  if (current_->vnet)
+    std::memcpy(p.vnet, current_->vnet, kVnetHeaderSize);
+  else
+    std::memset(p.vnet, 0, kVnetHeaderSize);
+  p.deadlineUs = monotonicUs() + shared_.remoteTimeoutUs.load(std::memory_order_relaxed);
+  counters_.add(Counter::kStoreWaits);
+  return true;
+}
+
+Verdict PacketProcessor::finishParked(size_t index, const AffinityReply& reply, uint32_t now) {
+  Parked& p = parked_[index];
+  PacketRef ref{p.bytes, p.length, p.serviceSet, Direction::kEgress, p.partial};
+  ref.capacity = static_cast<uint32_t>(kParkedBytes);
+  ref.vnet = p.vnet;
+  PacketView v;
+  Verdict verdict = Verdict::kDrop;
+  if (parsePacket(p.bytes, p.length, link_, v) == ParseStatus::kTcpIpv4) {
+    v.l4ChecksumPartial = p.partial;
+    v.frameCapacity = kParkedBytes;
+    const FlowKey4 key = keyOf(v, p.serviceSet, Direction::kEgress);
+    const uint64_t hash = shared_.table.hash(key);
+    current_ = &ref;
+    verdict = p.sessionSync ? recoverSession(v, key, hash, now, &reply)
+                            : newConnection(v, key, hash, now, &reply);
+    current_ = nullptr;
+    p.length = static_cast<uint32_t>(v.frameLength);
+  }
+  if (verdict == Verdict::kForward) counters_.add(Counter::kTxPackets);
+  return verdict;
+}
+
+size_t PacketProcessor::resume(uint32_t now, PacketBuffer* const* out, uint16_t* serviceSets,
+                               size_t max) {
+  if (parkedCount_ == 0) return 0;
+  cfg_ = shared_.beginBurst(seenSeq_);
+  size_t n = 0;
+  auto finish = [&](size_t index, const AffinityReply& reply) {
+    Parked& p = parked_[index];
+    if (finishParked(index, reply, now) == Verdict::kForward) {
+      out[n]->length = p.length;
+      std::memcpy(out[n]->data, p.bytes, p.length);
+      std::memcpy(out[n]->vnet, p.vnet, kVnetHeaderSize);
+      serviceSets[n] = p.serviceSet;
+      ++n;
+    }
+    p.used = false;
+    parkedFree_[parkedFreeCount_++] = static_cast<uint16_t>(index);
+    --parkedCount_;
+  };
+  if (RemoteAffinity* remote = shared_.remote()) {
+    AffinityReply replies[32];
+    while (n < max && parkedCount_ > 0) {
+      const size_t got = remote->poll(loopIndex_, replies, std::min(std::size(replies), max - n));
+      if (got == 0) break;
+      for (size_t i = 0; i < got; ++i) {
+        const size_t index = replies[i].token & 0xffff;
+        // Replies to writes nobody waits for (token 0), and late ones for a
+        // slot that timed out and was reused, are not for a parked packet.
+        if (replies[i].token == 0 || index >= kMaxParked || !parked_[index].used ||
+            parked_[index].generation != (replies[i].token >> 16))
+          continue;
+        finish(index, replies[i]);
+      }
+    }
+  }
+  if (parkedCount_ == 0 || n == max) return n;
+  const uint64_t nowUs = monotonicUs();
+  for (size_t i = 0; i < kMaxParked && n < max; ++i) {
+    if (!parked_[i].used || parked_[i].deadlineUs > nowUs) continue;
+    counters_.add(Counter::kStoreTimeouts);
+    finish(i, AffinityReply{});
+  }
+  return n;
 }
 
 uint32_t PacketProcessor::newHttpFlow(const PacketView& syn) {

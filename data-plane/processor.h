@@ -34,19 +34,23 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "data-plane/affinity_store.h"
 #include "data-plane/counters.h"
 #include "data-plane/engine_config.h"
 #include "data-plane/engine_shared.h"
 #include "data-plane/http/http_filter.h"
+#include "data-plane/io/packet_io.h"
 #include "data-plane/log_queue.h"
 #include "data-plane/session_table.h"
 #include "shared/net/packet_view.h"
 
 namespace fulcrum {
 
-enum class Verdict : uint8_t { kForward, kDrop };
+// kParked: the packet was copied aside to wait for the affinity store; it goes
+// out later through resume(), or is dropped there (counted).
+enum class Verdict : uint8_t { kForward, kDrop, kParked };
 
 struct PacketRef {
   uint8_t* data = nullptr;
@@ -56,6 +60,7 @@ struct PacketRef {
   bool l4ChecksumPartial = false;       // see PacketView::l4ChecksumPartial
   Verdict verdict = Verdict::kForward;  // set by processBurst
   uint32_t capacity = 0;                // bytes the buffer holds from data on; 0 = length
+  const uint8_t* vnet = nullptr;        // its virtio_net_hdr, kept with a parked packet
 };
 
 class PacketProcessor {
@@ -86,6 +91,21 @@ class PacketProcessor {
 
   // Where this loop's request logs go (Engine: one ring per loop).
   void setLogRing(LogRing* ring) { http_.setLogRing(ring); }
+  // Which of a remote store's per-loop queues this loop uses.
+  void setLoopIndex(size_t index) { loopIndex_ = index; }
+
+  // New connections that wait for the remote affinity store (a cache miss)
+  // are parked: copied aside, at most kMaxParked per loop, while other
+  // packets flow. resume() finishes those whose reply came or whose wait
+  // (EngineShared::remoteTimeoutUs) ran out, the latter with a local
+  // decision. Each one that goes out is written to one of `out` (data,
+  // length, vnet header), with its service set in `serviceSets`; the caller
+  // sends it toward the cluster. Call it every loop turn; it returns at once
+  // when nothing is parked.
+  size_t resume(uint32_t now, PacketBuffer* const* out, uint16_t* serviceSets, size_t max);
+  size_t parked() const { return parkedCount_; }
+  static constexpr size_t kMaxParked = 256;
+  static constexpr size_t kParkedBytes = 512;  // larger SYNs are decided at once
 
   const LoopCounters& counters() const { return counters_; }
   // Forwarded packets that the device would not take (counted by the I/O loop).
@@ -99,7 +119,18 @@ class PacketProcessor {
                  uint32_t now);
   Verdict egress(PacketView& v, const FlowKey4& key, uint64_t hash, uint32_t now);
   Verdict ingress(PacketView& v, const FlowKey4& key, uint64_t hash, uint32_t now);
-  Verdict newConnection(PacketView& v, const FlowKey4& key, uint64_t hash, uint32_t now);
+  // `resumed`: the store's reply for a parked packet (answered or not).
+  Verdict newConnection(PacketView& v, const FlowKey4& key, uint64_t hash, uint32_t now,
+                        const AffinityReply* resumed = nullptr);
+  // A packet of a connection this engine has no session for, of an
+  // application with session-sync: another engine may have made it.
+  Verdict recoverSession(PacketView& v, const FlowKey4& key, uint64_t hash, uint32_t now,
+                         const AffinityReply* resumed);
+  // Parks the packet being handled with `request` (its token is set here).
+  // False when there is no room, it is too large, or the store's queue is full.
+  bool park(const PacketView& v, AffinityRequest request, bool sessionSync);
+  // One parked packet, with the store's reply (answered false: timed out).
+  Verdict finishParked(size_t index, const AffinityReply& reply, uint32_t now);
   Verdict newFlow(const FlowKey4& key, uint32_t now);
   // An HTTP filter state for the session a client SYN opens, or 0 (none free).
   uint32_t newHttpFlow(const PacketView& syn);
@@ -122,6 +153,24 @@ class PacketProcessor {
   uint32_t sliceBegin_ = 0, sliceEnd_ = 0, cursor_ = 0;
   LoopCounters counters_;
   HttpFilter http_{counters_};
+
+  struct Parked {
+    uint64_t deadlineUs = 0;
+    uint32_t generation = 0;  // with the index, the request's token
+    uint32_t length = 0;
+    uint16_t serviceSet = 0;
+    bool used = false;
+    bool partial = false;
+    bool sessionSync = false;  // a lookup for a connection another engine made
+    uint8_t vnet[kVnetHeaderSize] = {};
+    uint8_t bytes[kParkedBytes];
+  };
+  size_t loopIndex_ = 0;
+  const PacketRef* current_ = nullptr;  // the packet being handled (for park())
+  std::unique_ptr<Parked[]> parked_;
+  uint16_t parkedFree_[kMaxParked];
+  size_t parkedFreeCount_ = 0;
+  size_t parkedCount_ = 0;
 };
 
 }  // namespace fulcrum

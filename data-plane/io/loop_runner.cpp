@@ -188,6 +188,21 @@ void LoopRunner::run(size_t index) {
     return true;
   };
 
+  // New connections that waited for the affinity store go out toward the
+  // cluster once it answered (or the wait ran out).
+  uint16_t resumedSets[kBurst];
+  auto resumeParked = [&](uint32_t now) {
+    const size_t n = processor.resume(now, buffers, resumedSets, kBurst);
+    for (size_t k = 0; k < n; ++k) {
+      for (const Pair& p : ports->pairs) {
+        if (p.serviceSet != resumedSets[k] || p.out->dead()) continue;
+        if (p.out->transmitBurst(&buffers[k], 1) != 1) processor.countTxErrors(1);
+        break;
+      }
+    }
+    return n > 0;
+  };
+
   const uint64_t buckets = engine_.shared().table.bucketCount();
   const uint64_t slice = (buckets + loops_.size() - 1) / loops_.size();
   uint64_t lastSweepMs = monotonicMs();
@@ -205,6 +220,7 @@ void LoopRunner::run(size_t index) {
       busy |= serve(*p.in, *p.out, p.serviceSet, Direction::kEgress, now);
       busy |= serve(*p.out, *p.in, p.serviceSet, Direction::kIngress, now);
     }
+    busy |= resumeParked(now);
     const uint64_t nowMs = monotonicMs();
     const uint64_t budget = std::min(slice, slice * (nowMs - lastSweepMs) / kSweepPeriodMs + 1);
     if (nowMs != lastSweepMs) {
@@ -213,9 +229,11 @@ void LoopRunner::run(size_t index) {
     }
     if (!busy) {
       processor.idle();
+      // Packets waiting for the store are looked after every millisecond.
+      const int wait = processor.parked() > 0 ? 1 : kPollMs;
       if (fds.empty()) {
-        ::poll(nullptr, 0, kPollMs);
-      } else if (::poll(fds.data(), fds.size(), kPollMs) > 0) {
+        ::poll(nullptr, 0, wait);
+      } else if (::poll(fds.data(), fds.size(), wait) > 0) {
         reapDead();
       }
     }
