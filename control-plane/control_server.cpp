@@ -407,8 +407,7 @@ void ControlServer::onEngineFrame(channel::Connection& c, std::string_view paylo
     case pb::EngineMessage::kHeartbeat:
       return;
     case pb::EngineMessage::kStatus:
-      e.status = m.status();
-      e.lastStatusMs = log::nowUnixMs();
+      takeStatus(e, m.status());
       return;
     case pb::EngineMessage::kLogs:
       takeLogs(e, m.logs());
@@ -506,6 +505,19 @@ void ControlServer::takeLogs(const EngineConn& e, const pb::LogBatch& batch) {
   }
 }
 
+void ControlServer::takeStatus(EngineConn& e, const pb::EngineStatus& status) {
+  e.status = status;
+  e.lastStatusMs = log::nowUnixMs();
+  if (auto t = watchStore(e.storeWatch, e.id, e.status)) {
+    if (t->down) {
+      log::warning(t->message);
+    } else {
+      log::info(t->message);
+    }
+    logEvent(t->down ? Severity::kWarning : Severity::kNotice, "affinity-store", t->message);
+  }
+}
+
 void ControlServer::onHeartbeat(evutil_socket_t, short, void* arg) {
   auto* self = static_cast<ControlServer*>(arg);
   pb::EngineMessage m;
@@ -600,6 +612,7 @@ void ControlServer::handle(const std::shared_ptr<channel::Connection>& c,
       fillStatistics(reply);
       break;
     case pb::MgmtRequest::kShowEngines:
+    case pb::MgmtRequest::kShowAffinityStore:
       fillEngines(reply);
       break;
     case pb::MgmtRequest::kShowSessions:
@@ -689,6 +702,7 @@ void ControlServer::fillEngines(pb::MgmtReply& reply) const {
     row->set_sessions(e.status.sessions());
     row->set_session_capacity(e.status.session_capacity());
     row->set_peer(e.conn->peer());
+    if (e.status.has_affinity_store()) *row->mutable_affinity_store() = e.status.affinity_store();
   }
 }
 
@@ -696,9 +710,11 @@ void ControlServer::fillStatistics(pb::MgmtReply& reply) const {
   std::map<std::string, uint64_t> totals;
   std::map<std::string, std::map<std::string, uint64_t>> perApp;
   uint64_t sessions = 0, fallbacks = 0, logsDropped = 0, engines = 0;
+  std::vector<const pb::EngineStatus*> statuses;
   for (const auto& [conn, e] : engines_) {
     if (!e.accepted) continue;
     ++engines;
+    statuses.push_back(&e.status);
     for (const pb::ApplicationCounters& a : e.status.applications())
       for (const pb::Counter& c : a.counters()) perApp[a.application()][c.name()] += c.value();
     for (const pb::LoopStatus& loop : e.status.loops())
@@ -717,6 +733,8 @@ void ControlServer::fillStatistics(pb::MgmtReply& reply) const {
   addCounter(s->mutable_totals(), "sessions", sessions);
   addCounter(s->mutable_totals(), "store_fallbacks", fallbacks);
   addCounter(s->mutable_totals(), "engine_logs_dropped", logsDropped);
+  for (const auto& [name, value] : storeTotals(statuses))
+    addCounter(s->mutable_totals(), name, value);
   addCounter(s->mutable_control(), "engines_connected", engines);
   addCounter(s->mutable_control(), "config_generation", generation_);
   addCounter(s->mutable_control(), "request_logs_received", requestLogs_);

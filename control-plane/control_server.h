@@ -13,7 +13,11 @@
 // - Management requests (protobuf frames on the owner-only Unix socket) are
 //   answered as they complete (the CLI sends one request per connection);
 //   `show sessions` and `clear sessions` ask every engine
-//   and answer when all have replied or after two seconds.
+//   and answer when all have replied or after two seconds. `show engines`
+//   and `show affinity-store` get the same rows (with each engine's last
+//   affinity-store status); `show statistics` sums the engines' counters.
+// - An engine's affinity store going down, or coming back up, as its status
+//   reports say, is one syslog event (engine_status.h, watchStore()).
 // - Drain state is operator intent and survives restarts (a file in the
 //   state directory, replaced atomically).
 #pragma once
@@ -28,6 +32,7 @@
 #include <string>
 #include <utility>
 
+#include "control-plane/engine_status.h"
 #include "control-plane/monitor/monitor.h"
 #include "control-plane/store/config_store.h"
 #include "control-plane/syslog/syslog_writer.h"
@@ -69,6 +74,7 @@ class ControlServer {
     uint32_t loops = 0;
     int64_t connectedMs = 0, lastStatusMs = 0, lastFrameMs = 0;
     pb::EngineStatus status;
+    StoreWatch storeWatch;  // the affinity store's last settled state, for its events
     bool accepted = false;
     bool closed = false;  // erased by sweepClosed(), outside any callback of its own
   };
@@ -95,6 +101,7 @@ class ControlServer {
   void broadcast(const pb::EngineMessage& m);
   void pushServerState(const ServerKey& key);
   void takeLogs(const EngineConn& e, const pb::LogBatch& batch);
+  void takeStatus(EngineConn& e, const pb::EngineStatus& status);
 
   // Management API.
   void onMgmtFrame(channel::Connection& c, std::string_view payload);

@@ -300,11 +300,31 @@ const std::vector<CommandSpec>& commands() {
           .description =
               "Lists the fulcrum-data engines connected to the control plane: id, version,\n"
               "peer, how long connected, packet loops, the configuration generation they\n"
-              "run, sessions in use out of the table's capacity, and how long ago they last\n"
-              "reported their status.\n",
+              "run, sessions in use out of the table's capacity, their affinity store\n"
+              "(STORE: local, or redis up, down or connecting), and how long ago they last\n"
+              "reported their status. 'fulcrum show affinity-store' tells more of the store.\n",
           .example = "show engines",
           .build = [](const Parsed&, Invocation& out) -> std::optional<std::string> {
             out.request.mutable_show_engines();
+            return std::nullopt;
+          },
+      },
+      {
+          .words = {"show", "affinity-store"},
+          .section = Section::kOperation,
+          .summary = "each engine's affinity store: state, errors, counters",
+          .description =
+              "Shows the affinity store of every engine, as each last reported it: the store\n"
+              "(local, or the redis:// address), its state (up, down, connecting, local)\n"
+              "and the last error; then its counters, one column per engine: requests sent,\n"
+              "answered, failed, timeouts and down_decisions (local decisions because the\n"
+              "answer came too late, or the store was down), cache hits and misses,\n"
+              "reconnects, average and largest latency in microseconds, and session-sync\n"
+              "writes and recoveries. Counters count from each engine's start; 'fulcrum\n"
+              "show statistics' sums them (store_...).\n",
+          .example = "show affinity-store",
+          .build = [](const Parsed&, Invocation& out) -> std::optional<std::string> {
+            out.request.mutable_show_affinity_store();
             return std::nullopt;
           },
       },

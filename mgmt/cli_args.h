@@ -16,6 +16,7 @@
 //   show sessions [APPLICATION]               show_sessions {application}
 //   show statistics                           show_statistics
 //   show engines                              show_engines
+//   show affinity-store                       show_affinity_store
 //   clear sessions [APPLICATION]              clear_sessions {application}
 //   request server drain APPLICATION SERVER   drain {application, server, drain: true}
 //   request server undrain APPLICATION SERVER drain {application, server, drain: false}

@@ -127,6 +127,17 @@ std::string renderSessions(const pb::MgmtReply& reply) {
   return out;
 }
 
+// The STORE column of `show engines`: "local", "redis up", "redis down",
+// "redis connecting"; empty (so "-") when the engine reported no store.
+std::string storeSummary(const pb::EngineRow& e) {
+  if (!e.has_affinity_store()) return "";
+  const pb::AffinityStoreStatus& s = e.affinity_store();
+  if (s.kind() == "local" || s.state() == "local") return "local";
+  std::string out = s.kind().empty() ? "store" : s.kind();
+  if (!s.state().empty()) out += " " + s.state();
+  return out;
+}
+
 std::string renderEngines(const pb::MgmtReply& reply, Clock::time_point now) {
   Table table({{"ENGINE"},
                {"VERSION"},
@@ -135,15 +146,68 @@ std::string renderEngines(const pb::MgmtReply& reply, Clock::time_point now) {
                {"LOOPS", true},
                {"GENERATION", true},
                {"SESSIONS", true},
+               {"STORE"},
                {"LAST-STATUS"}});
   for (const pb::EngineRow& e : reply.engines()) {
     std::string sessions = number(e.sessions());
     if (e.session_capacity() != 0) sessions += "/" + number(e.session_capacity());
     table.add({e.engine_id(), e.software_version(), e.peer(),
                formatAgo(e.connected_since_unix_ms(), now), number(e.loops()),
-               number(e.config_generation()), sessions, formatAgo(e.last_status_unix_ms(), now)});
+               number(e.config_generation()), sessions, storeSummary(e),
+               formatAgo(e.last_status_unix_ms(), now)});
   }
   return table.render();
+}
+
+// The counters of `show affinity-store`, as AffinityStoreStatus names them.
+struct StoreCounter {
+  std::string_view name;
+  uint64_t (pb::AffinityStoreStatus::*get)() const;
+};
+constexpr StoreCounter kStoreCounters[] = {
+    {"requests", &pb::AffinityStoreStatus::requests},
+    {"answered", &pb::AffinityStoreStatus::answered},
+    {"failed", &pb::AffinityStoreStatus::failed},
+    {"timeouts", &pb::AffinityStoreStatus::timeouts},
+    {"down_decisions", &pb::AffinityStoreStatus::down_decisions},
+    {"cache_hits", &pb::AffinityStoreStatus::cache_hits},
+    {"cache_misses", &pb::AffinityStoreStatus::cache_misses},
+    {"reconnects", &pb::AffinityStoreStatus::reconnects},
+    {"latency_avg_us", &pb::AffinityStoreStatus::latency_avg_us},
+    {"latency_max_us", &pb::AffinityStoreStatus::latency_max_us},
+    {"session_sync_writes", &pb::AffinityStoreStatus::session_sync_writes},
+    {"session_sync_recoveries", &pb::AffinityStoreStatus::session_sync_recoveries},
+};
+
+// One row per engine (what its store is, its state, the last error), then
+// the counters with one column per engine, so that engines compare at a glance.
+std::string renderAffinityStore(const pb::MgmtReply& reply) {
+  Table stores({{"ENGINE"}, {"STORE"}, {"STATE"}, {"LAST-ERROR"}});
+  for (const pb::EngineRow& e : reply.engines()) {
+    const pb::AffinityStoreStatus& s = e.affinity_store();
+    stores.add(
+        {e.engine_id(), s.address().empty() ? s.kind() : s.address(), s.state(), s.last_error()});
+  }
+  std::string out = stores.render();
+  if (reply.engines().empty()) return out;
+
+  // Column titles are engine ids from the control plane: made safe here, as
+  // Table does for cells. They must outlive `counters`, which views them.
+  std::vector<std::string> titles;
+  for (const pb::EngineRow& e : reply.engines()) {
+    titles.push_back(e.engine_id().empty() ? "-" : escapeForDisplay(e.engine_id()));
+  }
+  std::vector<Table::Column> columns = {{"COUNTER"}};
+  for (const std::string& title : titles) columns.push_back({title, true});
+  Table counters(std::move(columns));
+  for (const StoreCounter& c : kStoreCounters) {
+    std::vector<std::string> row = {std::string(c.name)};
+    for (const pb::EngineRow& e : reply.engines()) {
+      row.push_back(e.has_affinity_store() ? number((e.affinity_store().*c.get)()) : "");
+    }
+    counters.add(std::move(row));
+  }
+  return out + "\n" + counters.render();
 }
 
 std::string renderCommits(const pb::MgmtReply& reply) {
@@ -191,6 +255,8 @@ std::string renderText(const pb::MgmtReply& reply, pb::MgmtRequest::CommandCase 
       return renderSessions(reply);
     case Case::kShowEngines:
       return renderEngines(reply, now);
+    case Case::kShowAffinityStore:
+      return renderAffinityStore(reply);
     case Case::kShowCommits:
       return renderCommits(reply);
     case Case::kShowStatistics:

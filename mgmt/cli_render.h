@@ -25,8 +25,15 @@ using Clock = std::chrono::system_clock;
 //                    (STATE "up,draining" when draining)
 //   show_sessions    CLIENT FACADE APPLICATION SERVER STATE AGE EXPIRES ENGINE,
 //                    then "(truncated)" when sessions_truncated
-//   show_engines     ENGINE VERSION PEER CONNECTED LOOPS GENERATION SESSIONS LAST-STATUS
-//                    (SESSIONS as "IN-USE/CAPACITY")
+//   show_engines     ENGINE VERSION PEER CONNECTED LOOPS GENERATION SESSIONS STORE LAST-STATUS
+//                    (SESSIONS as "IN-USE/CAPACITY"; STORE "local", "redis up",
+//                    "redis down", "redis connecting", "-" when none was reported)
+//   show_affinity_store  ENGINE STORE STATE LAST-ERROR (STORE the address), then,
+//                    unless there is no engine, a blank line and a table with
+//                    a COUNTER column and one column per engine (titled by its
+//                    id), a row for each AffinityStoreStatus counter by its
+//                    .proto name (requests ... session_sync_recoveries), "-"
+//                    for an engine that reported no store
 //   show_commits     COMMIT TIME USER COMMENT (TIME in UTC)
 //   show_statistics  sections "totals", "application NAME"..., "control plane",
 //                    each a title line and a NAME VALUE table, one blank line between

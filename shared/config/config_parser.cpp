@@ -30,6 +30,9 @@ constexpr Range kMonitorSecondsRange{1, 3600};
 constexpr Range kRiseFallRange{1, 100};
 constexpr Range kHttpStatusRange{100, 599};
 constexpr Range kRedisDbRange{0, 2147483647};  // SELECT takes a signed 32-bit index
+// How long a new connection may wait for the affinity store, ms: above a
+// second a client's SYN would be retransmitted while it waits.
+constexpr Range kStoreTimeoutRange{1, 1000};
 
 constexpr size_t kMaxNameLength = 63;
 constexpr size_t kMaxFilePathLength = 4095;  // PATH_MAX - 1
@@ -46,6 +49,14 @@ constexpr std::array<Algorithm, 5> kAlgorithms = {
 constexpr std::array<std::string_view, 3> kMonitorTypeWords = {"icmp", "tcp", "http"};
 constexpr std::array<MonitorType, 3> kMonitorTypes = {MonitorType::kIcmp, MonitorType::kTcp,
                                                       MonitorType::kHttp};
+constexpr std::array<std::string_view, 2> kSwitchWords = {"on", "off"};  // index 0 = on
+
+constexpr std::string_view kSystemKeywords =
+    "control-channel, affinity-store, affinity-store-password-file, affinity-store-timeout, "
+    "syslog-file";
+constexpr std::string_view kApplicationKeywords =
+    "service-set, facade, port, algorithm, persistence, session-timeout, http-filter, "
+    "session-sync, monitor, server";
 
 // Parsing a number must not overflow however many digits are written; 18
 // decimal digits always fit in uint64_t, and every range here is far smaller.
@@ -271,6 +282,23 @@ Problem checkSyslogFile(std::string_view s) {
   if (std::any_of(s.begin(), s.end(), isControl)) {
     return "syslog file " + quoted(s) + " contains a control character";
   }
+  return std::nullopt;
+}
+
+// The engine opens this file; the path is also printed back by
+// configToText(), so it is kept to a plain word: no blanks, no quotes.
+Problem checkPasswordFile(std::string_view s) {
+  const std::string what = "affinity-store-password-file " + quoted(s);
+  if (s.empty() || s.front() != '/') return what + " is not an absolute path";
+  if (s.back() == '/') return what + " names a directory, not a file";
+  if (s.size() > kMaxFilePathLength) {
+    return "affinity-store-password-file path is longer than " +
+           std::to_string(kMaxFilePathLength) + " bytes";
+  }
+  if (std::any_of(s.begin(), s.end(), [](char c) { return isBlank(c) || c == '"'; })) {
+    return what + " contains a blank or a quote (the path must be one plain word)";
+  }
+  if (std::any_of(s.begin(), s.end(), isControl)) return what + " contains a control character";
   return std::nullopt;
 }
 
@@ -545,9 +573,8 @@ class StatementParser {
   }
 
   std::optional<ConfigError> setSystem(const Token& object) {
-    static constexpr std::string_view kExpected = "control-channel, affinity-store, syslog-file";
     if (atEnd()) {
-      return error(object, "missing attribute (expected " + std::string(kExpected) + ")");
+      return error(object, "missing attribute (expected " + std::string(kSystemKeywords) + ")");
     }
     SystemConfig& system = config_.system;
     while (!atEnd()) {
@@ -561,13 +588,21 @@ class StatementParser {
         if (auto e = takeValue(key, "local or redis://HOST:PORT[/DB]", value)) return e;
         if (auto p = checkAffinityStore(value->value)) return error(key, *p);
         system.affinityStore = value->value;
+      } else if (key.value == "affinity-store-password-file") {
+        if (auto e = takeValue(key, "an absolute path", value)) return e;
+        if (auto p = checkPasswordFile(value->value)) return error(key, *p);
+        system.affinityStorePasswordFile = value->value;
+      } else if (key.value == "affinity-store-timeout") {
+        if (auto e = takeNumberAs(key, kStoreTimeoutRange, system.affinityStoreTimeoutMs)) {
+          return e;
+        }
       } else if (key.value == "syslog-file") {
         if (auto e = takeValue(key, "an absolute path", value)) return e;
         if (auto p = checkSyslogFile(value->value)) return error(key, *p);
         system.syslogFile = value->value;
       } else {
         return error(key, "unknown system keyword " + quoted(key.value) + " (expected " +
-                              std::string(kExpected) + ")");
+                              std::string(kSystemKeywords) + ")");
       }
     }
     return std::nullopt;
@@ -607,12 +642,9 @@ class StatementParser {
     std::string name;
     if (auto e = takeName(object, "application", name)) return e;
     const Token& nameToken = tokens_[pos_ - 1];
-    static constexpr std::string_view kExpected =
-        "service-set, facade, port, algorithm, persistence, session-timeout, http-filter, "
-        "monitor, server";
     if (atEnd()) {
       return error(nameToken, "missing attribute after application " + quoted(name) +
-                                  " (expected " + std::string(kExpected) + ")");
+                                  " (expected " + std::string(kApplicationKeywords) + ")");
     }
     ApplicationConfig* app = findByName(config_.applications, name);
     if (app == nullptr) {
@@ -654,15 +686,18 @@ class StatementParser {
       } else if (key.value == "session-timeout") {
         if (auto e = takeNumberAs(key, kTimeoutRange, app->sessionTimeoutSeconds)) return e;
       } else if (key.value == "http-filter") {
-        static constexpr std::array<std::string_view, 2> kSwitch = {"on", "off"};
         size_t i = 0;
-        if (auto e = takeChoice(key, "http-filter setting", kSwitch, i)) return e;
+        if (auto e = takeChoice(key, "http-filter setting", kSwitchWords, i)) return e;
         app->httpFilter = i == 0;
+      } else if (key.value == "session-sync") {
+        size_t i = 0;
+        if (auto e = takeChoice(key, "session-sync setting", kSwitchWords, i)) return e;
+        app->sessionSync = i == 0;
       } else if (key.value == "monitor") {
         return setMonitor(*app, key);
       } else {
         return error(key, "unknown application keyword " + quoted(key.value) + " (expected " +
-                              std::string(kExpected) + ")");
+                              std::string(kApplicationKeywords) + ")");
       }
     }
     return std::nullopt;
@@ -774,9 +809,8 @@ class StatementParser {
   }
 
   std::optional<ConfigError> deleteSystem(const Token& object) {
-    static constexpr std::string_view kExpected = "control-channel, affinity-store, syslog-file";
     if (atEnd()) {
-      return error(object, "missing attribute (expected " + std::string(kExpected) + ")");
+      return error(object, "missing attribute (expected " + std::string(kSystemKeywords) + ")");
     }
     const Token& key = take();
     const SystemConfig defaults;
@@ -784,11 +818,15 @@ class StatementParser {
       config_.system.controlChannel = defaults.controlChannel;
     } else if (key.value == "affinity-store") {
       config_.system.affinityStore = defaults.affinityStore;
+    } else if (key.value == "affinity-store-password-file") {
+      config_.system.affinityStorePasswordFile = defaults.affinityStorePasswordFile;
+    } else if (key.value == "affinity-store-timeout") {
+      config_.system.affinityStoreTimeoutMs = defaults.affinityStoreTimeoutMs;
     } else if (key.value == "syslog-file") {
       config_.system.syslogFile = defaults.syslogFile;
     } else {
       return error(key, "unknown system keyword " + quoted(key.value) + " (expected " +
-                            std::string(kExpected) + ")");
+                            std::string(kSystemKeywords) + ")");
     }
     return std::nullopt;
   }
@@ -865,12 +903,13 @@ class StatementParser {
       app->sessionTimeoutSeconds = defaults.sessionTimeoutSeconds;
     } else if (key.value == "http-filter") {
       app->httpFilter = defaults.httpFilter;
+    } else if (key.value == "session-sync") {
+      app->sessionSync = defaults.sessionSync;
     } else if (key.value == "monitor") {
       return deleteMonitor(*app, key);
     } else {
-      return error(key, "unknown application keyword " + quoted(key.value) +
-                            " (expected service-set, facade, port, algorithm, persistence, "
-                            "session-timeout, http-filter, monitor, server)");
+      return error(key, "unknown application keyword " + quoted(key.value) + " (expected " +
+                            std::string(kApplicationKeywords) + ")");
     }
     return std::nullopt;
   }
@@ -994,6 +1033,15 @@ class Validator {
     const SystemConfig& s = config_.system;
     if (auto p = checkControlChannel(s.controlChannel)) add({}, "control-channel", *p);
     if (auto p = checkAffinityStore(s.affinityStore)) add({}, "affinity-store", *p);
+    if (!s.affinityStorePasswordFile.empty()) {
+      if (auto p = checkPasswordFile(s.affinityStorePasswordFile)) {
+        add({}, "affinity-store-password-file", *p);
+      }
+    }
+    if (auto p =
+            checkRange("affinity-store-timeout", s.affinityStoreTimeoutMs, kStoreTimeoutRange)) {
+      add({}, "affinity-store-timeout", *p);
+    }
     if (auto p = checkSyslogFile(s.syslogFile)) add({}, "syslog-file", *p);
   }
 
@@ -1323,6 +1371,14 @@ std::string configToText(const Config& config) {
   if (config.system.affinityStore != systemDefaults.affinityStore) {
     line("set system affinity-store " + token(config.system.affinityStore));
   }
+  if (config.system.affinityStorePasswordFile != systemDefaults.affinityStorePasswordFile) {
+    line("set system affinity-store-password-file " +
+         token(config.system.affinityStorePasswordFile));
+  }
+  if (config.system.affinityStoreTimeoutMs != systemDefaults.affinityStoreTimeoutMs) {
+    line("set system affinity-store-timeout " +
+         std::to_string(config.system.affinityStoreTimeoutMs));
+  }
   if (config.system.syslogFile != systemDefaults.syslogFile) {
     line("set system syslog-file " + token(config.system.syslogFile));
   }
@@ -1358,6 +1414,9 @@ std::string configToText(const Config& config) {
     }
     if (app.httpFilter != appDefaults.httpFilter) {
       line(prefix + " http-filter " + (app.httpFilter ? "on" : "off"));
+    }
+    if (app.sessionSync != appDefaults.sessionSync) {
+      line(prefix + " session-sync " + (app.sessionSync ? "on" : "off"));
     }
     const MonitorConfig& m = app.monitor;
     if (!(m == monitorDefaults)) {

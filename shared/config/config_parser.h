@@ -3,11 +3,13 @@
 //
 // Text, one statement a line:
 //   set system (control-channel ADDR:PORT | affinity-store local|redis://HOST:PORT[/DB]
+//               | affinity-store-password-file /ABSOLUTE/PATH | affinity-store-timeout MS
 //               | syslog-file /ABSOLUTE/PATH)...
 //   set service-set NAME [(inside-interface IF | outside-interface IF)...]
 //   set application NAME (service-set NAME | facade ADDR | port N | algorithm ALG
 //               | persistence source-address|none [timeout SECONDS] | session-timeout SECONDS
-//               | http-filter on|off)... [monitor MONITOR-ATTRS | server NAME SERVER-ATTRS]
+//               | http-filter on|off | session-sync on|off)...
+//               [monitor MONITOR-ATTRS | server NAME SERVER-ATTRS]
 //     MONITOR-ATTRS: (type icmp|tcp|http | path /P | expect CODE[,CODE]... | expect-body TEXT
 //                     | interval S | timeout S | rise N | fall N)...
 //     SERVER-ATTRS:  (address ADDR | port N | weight N | max-connections N)...
@@ -18,6 +20,27 @@
 // `set service-set NAME` alone declares the set with no interfaces (an
 // editing step: validation requires both); every other `set` needs at least
 // one attribute.
+// Defaults (the initial values in config_types.h): control-channel
+// 127.0.0.1:7080, affinity-store local, no affinity-store-password-file,
+// affinity-store-timeout 5, syslog-file /var/log/fulcrum/fulcrum.log; an
+// application has port 80, algorithm least-connections, persistence none
+// (timeout 1800), session-timeout 900, http-filter off, session-sync off and
+// no monitor; a server has the application's port, weight 1 and
+// max-connections 0 (no limit).
+//
+// The affinity store (DESIGN.md, "Distributed load balancing"):
+// - affinity-store-password-file: an absolute path without blanks to a file
+//   the engine reads the store's password from. The parser never opens it:
+//   the file lives on the engine's host, and its content is not configuration.
+// - affinity-store-timeout: how long, in milliseconds (1..1000), a new
+//   connection may wait for the store before the engine decides locally.
+// - session-sync on: each session's decision is also written to the store
+//   under its 5-tuple, so that another engine can continue the session.
+// All three are accepted with `affinity-store local` too, so that they can be
+// set before the store is switched: the password file and the timeout are
+// then unused, and session sync reaches no further than the one engine (the
+// embedded store is the engine's own).
+//
 // Deleting an attribute returns it to its default; deleting a whole object, a
 // monitor or persistence that is not configured, or a façade or service-set
 // that is not set, is an error.

@@ -36,7 +36,13 @@ struct SourceLine {
 
 struct SystemConfig {
   std::string controlChannel = "127.0.0.1:7080";
-  std::string affinityStore = "local";
+  std::string affinityStore = "local";  // "local" or "redis://HOST:PORT[/DB]"
+  // The file the engine reads the store's password from (AUTH); empty = no
+  // password. Only the path is configuration: the parser never opens it.
+  std::string affinityStorePasswordFile;
+  // How long a new connection may wait for the store's answer before the
+  // engine decides locally (and counts it), in milliseconds.
+  uint32_t affinityStoreTimeoutMs = 5;
   std::string syslogFile = "/var/log/fulcrum/fulcrum.log";
 
   bool operator==(const SystemConfig&) const = default;
@@ -89,6 +95,9 @@ struct ApplicationConfig {
   uint32_t persistenceTimeoutSeconds = 1800;
   uint32_t sessionTimeoutSeconds = 900;
   bool httpFilter = false;
+  // Each session's decision is also written to the affinity store under its
+  // 5-tuple, so that another engine can continue the session.
+  bool sessionSync = false;
   MonitorConfig monitor;
   std::vector<ServerConfig> servers;
 

@@ -1,6 +1,7 @@
 """Control plane, engine channel and CLI, with real processes: fulcrum-control,
 fulcrum-data engines, the fulcrum CLI and python's http.server as backends,
 all inside a network namespace the test makes (see fulcrum_env.py)."""
+import json
 import os
 import random
 import re
@@ -45,6 +46,57 @@ def read_frame(sock, timeout=5.0):
             return None
         body += chunk
     return body
+
+
+# An engine that says hello as lb1 and then, every 100 ms, reports a status
+# whose affinity store is the JSON object in the file argv[2]. Protobuf is
+# encoded by hand (no python protobuf needed); replies are read and dropped.
+STORE_ENGINE = r"""
+import json, socket, struct, sys, time
+
+FIELDS = ["kind", "address", "state", "last_error", "requests", "answered", "failed", "timeouts",
+          "down_decisions", "cache_hits", "cache_misses", "reconnects", "latency_avg_us",
+          "latency_max_us", "session_sync_writes", "session_sync_recoveries"]
+
+def varint(n):
+    out = b""
+    while True:
+        b = n & 0x7f
+        n >>= 7
+        if n:
+            out += bytes([b | 0x80])
+        else:
+            return out + bytes([b])
+
+def field(number, value):
+    if isinstance(value, int):
+        return varint(number << 3) + varint(value)
+    if isinstance(value, str):
+        value = value.encode()
+    return varint(number << 3 | 2) + varint(len(value)) + value
+
+def send(sock, message):
+    sock.sendall(struct.pack(">I", len(message)) + message)
+
+sock = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 2)
+send(sock, field(1, field(1, 1) + field(2, "lb1") + field(3, "test") + field(4, 1)))
+sock.setblocking(False)
+while True:
+    try:
+        if sock.recv(65536) == b"":
+            break
+    except BlockingIOError:
+        pass
+    with open(sys.argv[2]) as f:
+        store = json.load(f)
+    encoded = b"".join(field(i + 1, store[name]) for i, name in enumerate(FIELDS)
+                       if store.get(name) not in (None, "", 0))
+    status = field(1, int(time.time() * 1000)) + field(2, 1) + field(10, encoded)
+    sock.setblocking(True)
+    send(sock, field(6, status))
+    sock.setblocking(False)
+    time.sleep(0.1)
+"""
 
 
 class ControlPlaneTest(unittest.TestCase):
@@ -286,6 +338,69 @@ class ControlPlaneTest(unittest.TestCase):
         env.cli("request", "server", "undrain", "shop", "s1")
         self.assertFalse(self.servers()[("shop", "s1")]["draining"])
         self.assertIn("drain", env.syslog())
+
+    # ---------------------------------------------------------------- affinity store
+    def test_engine_affinity_store_status(self):
+        """A scripted engine reports its affinity store going down and up:
+        show engines, show affinity-store, --json, statistics and one syslog
+        event per change."""
+        env = self.env
+        self.load(BASE)
+        state = os.path.join(env.dir, "store.json")
+
+        def report(**fields):
+            with open(state + ".tmp", "w") as f:
+                json.dump(fields, f)
+            os.rename(state + ".tmp", state)  # the engine never reads half a file
+
+        store = dict(kind="redis", address="redis://198.18.5.2:6379/0", state="up", last_error="",
+                     requests=100, answered=95, failed=2, timeouts=3, down_decisions=0,
+                     cache_hits=400, cache_misses=100, reconnects=0, latency_avg_us=250,
+                     latency_max_us=4000, session_sync_writes=60, session_sync_recoveries=1)
+        report(**store)
+        script = os.path.join(env.dir, "store_engine.py")
+        with open(script, "w") as f:
+            f.write(STORE_ENGINE)
+        env.start("store-engine", ["python3", script, str(env.control_port), state])
+
+        def engine_store():
+            return self.engines().get("lb1", {}).get("affinity_store", {})
+        wait_for("lb1 reports its store up", lambda: engine_store().get("state") == "up")
+        reported = engine_store()
+        self.assertEqual(reported["address"], "redis://198.18.5.2:6379/0")
+        self.assertEqual(int(reported["timeouts"]), 3)
+        self.assertEqual(int(reported["latency_max_us"]), 4000)
+        self.assertRegex(env.cli("show", "engines").stdout, r"(?m)^lb1\s.*\sredis up\s")
+
+        store.update(state="down", last_error="connect: Connection refused", down_decisions=7,
+                     reconnects=2)
+        report(**store)
+        down = "engine lb1: affinity store redis://198.18.5.2:6379/0 is down: connect: Connection refused"
+        wait_for("the down event", lambda: down in env.syslog())
+        self.assertRegex(env.cli("show", "engines").stdout, r"(?m)^lb1\s.*\sredis down\s")
+        text = env.cli("show", "affinity-store").stdout
+        self.assertRegex(text, r"(?m)^lb1\s+redis://198\.18\.5\.2:6379/0\s+down\s+connect: Connection refused$")
+        self.assertRegex(text, r"(?m)^COUNTER\s+lb1$")
+        self.assertRegex(text, r"(?m)^down_decisions\s+7$")
+        totals = {c["name"]: int(c["value"])
+                  for c in env.cli("show", "statistics", json_out=True)["statistics"]["totals"]}
+        self.assertEqual(totals["store_down_decisions"], 7)
+        self.assertEqual(totals["store_timeouts"], 3)
+        self.assertEqual(totals["store_failed"], 2)
+        self.assertEqual(totals["store_engines_down"], 1)
+        self.assertRegex(env.cli("show", "statistics").stdout, r"(?m)^store_down_decisions\s+7$")
+
+        store.update(state="connecting")
+        report(**store)
+        wait_for("lb1 connecting", lambda: engine_store().get("state") == "connecting")
+        store.update(state="up")
+        report(**store)
+        up = "engine lb1: affinity store redis://198.18.5.2:6379/0 is up"
+        wait_for("the up event", lambda: up in env.syslog())
+        # One event per change, however many status reports said the same.
+        log = env.syslog()
+        self.assertEqual(log.count(down), 1, log[-3000:])
+        self.assertEqual(log.count(up), 1, log[-3000:])
 
     # ---------------------------------------------------------------- bad input on sockets
     def engine_socket(self, payload_chunks, expect_reply=False):

@@ -110,6 +110,8 @@ TEST(ConfigParser, EmptyTextGivesDefaults) {
   EXPECT_EQ(c, Config{});
   EXPECT_EQ(c.system.controlChannel, "127.0.0.1:7080");
   EXPECT_EQ(c.system.affinityStore, "local");
+  EXPECT_EQ(c.system.affinityStorePasswordFile, "");
+  EXPECT_EQ(c.system.affinityStoreTimeoutMs, 5u);
   EXPECT_EQ(c.system.syslogFile, "/var/log/fulcrum/fulcrum.log");
 }
 
@@ -122,6 +124,7 @@ TEST(ConfigParser, Defaults) {
   EXPECT_EQ(app.persistenceTimeoutSeconds, 1800u);
   EXPECT_EQ(app.sessionTimeoutSeconds, 900u);
   EXPECT_FALSE(app.httpFilter);
+  EXPECT_FALSE(app.sessionSync);
   EXPECT_EQ(app.monitor, MonitorConfig{});
   EXPECT_EQ(app.monitor.type, MonitorType::kNone);
   const ServerConfig& s = app.servers.at(0);
@@ -260,7 +263,69 @@ TEST(ConfigParser, SystemAlternatives) {
   EXPECT_EQ(d.system.syslogFile, "/var/log/fulcrum/fulcrum.log");
 }
 
+TEST(ConfigParser, AffinityStoreSettings) {
+  const Config c = parseOk(
+      "set system affinity-store redis://198.18.5.2:6379/0 affinity-store-password-file "
+      "/etc/fulcrum/redis.password\n"
+      "set system affinity-store-timeout 20\n" +
+      kBase + "set application shop session-sync on persistence source-address\n");
+  EXPECT_EQ(c.system.affinityStore, "redis://198.18.5.2:6379/0");
+  EXPECT_EQ(c.system.affinityStorePasswordFile, "/etc/fulcrum/redis.password");
+  EXPECT_EQ(c.system.affinityStoreTimeoutMs, 20u);
+  EXPECT_TRUE(c.applications.at(0).sessionSync);
+  EXPECT_TRUE(c.applications.at(0).persistence);
+
+  // The range's ends; `off` turns session sync off again.
+  EXPECT_EQ(parseOk("set system affinity-store-timeout 1\n").system.affinityStoreTimeoutMs, 1u);
+  EXPECT_EQ(parseOk("set system affinity-store-timeout 1000\n").system.affinityStoreTimeoutMs,
+            1000u);
+  EXPECT_FALSE(parseOk(kBase + "set application shop session-sync on\n"
+                               "set application shop session-sync off\n")
+                   .applications.at(0)
+                   .sessionSync);
+  // The password file is a path, never opened by the parser: it need not exist.
+  EXPECT_EQ(parseOk("set system affinity-store-password-file /nonexistent/dir/pw\n")
+                .system.affinityStorePasswordFile,
+            "/nonexistent/dir/pw");
+}
+
+// With the embedded store, session sync and the store's settings have no
+// effect beyond one engine; accepted (and kept), so that they can be set
+// before the store is switched to Redis.
+TEST(ConfigParser, AffinityStoreSettingsAreAcceptedWithALocalStore) {
+  const Config c = parseOk(
+      "set system affinity-store local affinity-store-password-file /etc/fulcrum/pw "
+      "affinity-store-timeout 50\n" +
+      kBase + "set application shop session-sync on\n");
+  EXPECT_EQ(c.system.affinityStore, "local");
+  EXPECT_EQ(c.system.affinityStorePasswordFile, "/etc/fulcrum/pw");
+  EXPECT_EQ(c.system.affinityStoreTimeoutMs, 50u);
+  EXPECT_TRUE(c.applications.at(0).sessionSync);
+  EXPECT_EQ(validateConfig(c), std::nullopt);
+}
+
 // --- Deletes -----------------------------------------------------------------
+
+TEST(ConfigParser, DeleteAffinityStoreSettingsRestoresDefaults) {
+  const Config c = parseOk(
+      "set system affinity-store redis://r:6379 affinity-store-password-file /etc/pw "
+      "affinity-store-timeout 100\n" +
+      kBase + "set application shop session-sync on\n" +
+      "delete system affinity-store-password-file\n"
+      "delete system affinity-store-timeout\n"
+      "delete application shop session-sync\n");
+  EXPECT_EQ(c.system.affinityStore, "redis://r:6379");  // untouched
+  EXPECT_EQ(c.system.affinityStorePasswordFile, "");
+  EXPECT_EQ(c.system.affinityStoreTimeoutMs, 5u);
+  EXPECT_FALSE(c.applications.at(0).sessionSync);
+  // Deleting what is at its default is fine, as for every other attribute.
+  parseOk("delete system affinity-store-timeout\ndelete system affinity-store-password-file\n");
+  const Config d = parseOk(
+      "set system affinity-store redis://r:6379 affinity-store-timeout 9\n"
+      "delete system affinity-store\n");
+  EXPECT_EQ(d.system.affinityStore, "local");
+  EXPECT_EQ(d.system.affinityStoreTimeoutMs, 9u);  // only what was named goes
+}
 
 TEST(ConfigParser, DeleteServer) {
   const Config c = parseOk(kBase +
@@ -586,6 +651,92 @@ const ErrorCase kErrorCases[] = {
      1,
      "syslog-file",
      {"absolute path"}},
+    {"password file relative",
+     "set system affinity-store redis://r:6379\n"
+     "set system affinity-store-password-file redis.pw\n",
+     2,
+     "affinity-store-password-file",
+     {"'redis.pw'", "not an absolute path"}},
+    {"password file with a blank",
+     "set system affinity-store-password-file \"/etc/fulcrum/my pw\"\n",
+     1,
+     "affinity-store-password-file",
+     {"blank"}},
+    {"password file with a tab",
+     "set system affinity-store-password-file \"/etc/a\tb\"\n",
+     1,
+     "affinity-store-password-file",
+     {"blank"}},
+    {"password file is a directory",
+     "set system affinity-store-password-file /etc/fulcrum/\n",
+     1,
+     "affinity-store-password-file",
+     {"directory"}},
+    {"password file empty",
+     "set system affinity-store-password-file \"\"\n",
+     1,
+     "affinity-store-password-file",
+     {"not an absolute path"}},
+    {"password file missing",
+     "set system affinity-store-password-file\n",
+     1,
+     "affinity-store-password-file",
+     {"missing value", "absolute path"}},
+    {"store timeout zero",
+     "set system affinity-store-timeout 0\n",
+     1,
+     "affinity-store-timeout",
+     {"out of range", "1..1000"}},
+    {"store timeout too long",
+     "\nset system affinity-store-timeout 1001\n",
+     2,
+     "affinity-store-timeout",
+     {"'1001'", "out of range", "1..1000"}},
+    {"store timeout with a unit",
+     "set system affinity-store-timeout 5ms\n",
+     1,
+     "affinity-store-timeout",
+     {"'5ms' is not a number"}},
+    {"store timeout missing",
+     "set system affinity-store redis://r:6379 affinity-store-timeout\n",
+     1,
+     "affinity-store-timeout",
+     {"missing value", "1..1000"}},
+    {"unknown system keyword lists the store's",
+     "set system affinity-store-pasword-file /x\n",
+     1,
+     "affinity-store-pasword-file",
+     {"unknown system keyword", "affinity-store-password-file", "affinity-store-timeout"}},
+    {"unknown session-sync setting",
+     kBase + "set application shop session-sync yes\n",
+     3,
+     "session-sync",
+     {"unknown session-sync setting 'yes'", "on, off"}},
+    {"session-sync missing",
+     kBase + "set application shop session-sync\n",
+     3,
+     "session-sync",
+     {"missing value", "on, off"}},
+    {"unknown application keyword lists session-sync",
+     kBase + "set application shop session-synch on\n",
+     3,
+     "session-synch",
+     {"unknown application keyword", "session-sync"}},
+    {"delete unknown system keyword",
+     "delete system affinity-store-password\n",
+     1,
+     "affinity-store-password",
+     {"unknown system keyword", "affinity-store-password-file"}},
+    {"delete session-sync with a value",
+     kBase + "delete application shop session-sync on\n",
+     3,
+     "on",
+     {"unexpected 'on'"}},
+    {"delete unknown application keyword lists session-sync",
+     kBase + "delete application shop sync\n",
+     3,
+     "sync",
+     {"unknown application keyword", "session-sync"}},
     {"unterminated quote",
      kBase + "set application shop monitor expect-body \"ok\n",
      3,
@@ -923,6 +1074,9 @@ TEST(ApplyConfig, StillChecksEachStatement) {
       {"set application shop port 81\ndelete application shop monitor\n", 2, "monitor"},
       {"delete service-set web\n", 1, "web"},
       {"set system syslog-file relative\n", 1, "syslog-file"},
+      {"set system affinity-store-password-file relative\n", 1, "affinity-store-password-file"},
+      {"set system affinity-store-timeout 0\n", 1, "affinity-store-timeout"},
+      {"set application shop session-sync maybe\n", 1, "session-sync"},
   };
   for (const Case& c : cases) {
     const ConfigResult r = applyConfig(c.text);
@@ -1010,6 +1164,24 @@ TEST(ValidateConfig, ChecksRangesOfBuiltConfigs) {
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->word, "syslog-file");
 
+  for (const char* path : {"relative.pw", "/a b", "/dir/", "/a\"b"}) {
+    c = builtConfig();
+    c.system.affinityStorePasswordFile = path;
+    e = validateConfig(c);
+    ASSERT_TRUE(e.has_value()) << path;
+    EXPECT_EQ(e->line, 0u);
+    EXPECT_EQ(e->word, "affinity-store-password-file") << path;
+  }
+
+  for (uint32_t ms : {0u, 1001u}) {
+    c = builtConfig();
+    c.system.affinityStoreTimeoutMs = ms;
+    e = validateConfig(c);
+    ASSERT_TRUE(e.has_value()) << ms;
+    EXPECT_EQ(e->word, "affinity-store-timeout");
+    EXPECT_NE(e->message.find("1..1000"), std::string::npos) << e->toString();
+  }
+
   c = builtConfig();
   c.applications[0].monitor.type = MonitorType::kHttp;
   c.applications[0].monitor.expect.clear();
@@ -1070,6 +1242,8 @@ TEST(ConfigRoundTrip, ManyObjectsAndNonDefaults) {
   expectRoundTrip(parseOk(
       "set system control-channel 198.18.9.1:7081 affinity-store redis://198.18.9.2:6379/1 "
       "syslog-file \"/var/log/with space/f.log\"\n"
+      "set system affinity-store-password-file /etc/fulcrum/redis#1.pw affinity-store-timeout "
+      "1000\n"
       "set service-set web inside-interface w-in outside-interface w-out\n"
       "set service-set api inside-interface a-in outside-interface a-out\n"
       "set application zeta service-set api facade 198.18.0.30 port 443 algorithm maglev\n"
@@ -1084,7 +1258,29 @@ TEST(ConfigRoundTrip, ManyObjectsAndNonDefaults) {
       "set application alpha server a1 address 198.18.2.1\n"  // a server may serve two apps
       "set application beta service-set web facade 198.18.0.31 port 1 algorithm source-hash "
       "http-filter on\n"
-      "set application beta monitor type tcp\n"));
+      "set application beta monitor type tcp\n"
+      "set application beta session-sync on\n"));
+}
+
+TEST(ConfigRoundTrip, AffinityStoreSettingsPrintOnlyWhenNotDefault) {
+  const Config c = parseOk(
+      "set system affinity-store redis://r.lab:6379/2 affinity-store-password-file /etc/pw "
+      "affinity-store-timeout 25\n" +
+      kBase + "set application shop session-sync on http-filter on\n");
+  expectRoundTrip(c);
+  EXPECT_EQ(configToText(c),
+            "set system affinity-store redis://r.lab:6379/2\n"
+            "set system affinity-store-password-file /etc/pw\n"
+            "set system affinity-store-timeout 25\n"
+            "set service-set web inside-interface fs-web-in outside-interface fs-web-out\n"
+            "set application shop service-set web facade 198.18.0.10 port 80\n"
+            "set application shop http-filter on\n"
+            "set application shop session-sync on\n");
+  // Back at their defaults, they print nothing.
+  const Config d = parseOk("set system affinity-store-timeout 5\n" + kBase +
+                           "set application shop session-sync off\n");
+  EXPECT_EQ(configToText(d), configToText(parseOk(kBase)));
+  EXPECT_EQ(d, parseOk(kBase));
 }
 
 TEST(ConfigRoundTrip, QuotedEdgeCases) {
@@ -1105,6 +1301,11 @@ TEST(ConfigRoundTrip, BuiltConfigs) {
   c.applications[0].servers[0].port = 8080;
   c.applications[0].servers.push_back(ServerConfig{
       .name = "s0", .address = ip("198.18.1.10"), .port = 0, .weight = 7, .maxConnections = 9});
+  expectRoundTrip(c);
+  c.system.affinityStore = "redis://[2001:db8::2]:6379/0";
+  c.system.affinityStorePasswordFile = "/run/secrets/redis";
+  c.system.affinityStoreTimeoutMs = 1;
+  c.applications[0].sessionSync = true;
   expectRoundTrip(c);
   // An application with no servers and only its façade.
   c.applications.push_back(ApplicationConfig{});
@@ -1150,6 +1351,10 @@ TEST(ConfigRoundTrip, RandomStatementsThatParseRoundTrip) {
       "set application api server a1 address 198.18.1.21",
       "set application api server a2 address 198.18.1.11 port 81",
       "set system affinity-store redis://r:1/2",
+      "set system affinity-store-password-file /p",
+      "set system affinity-store-timeout 1000",
+      "set application shop session-sync on",
+      "set application shop session-sync off",
       "set system syslog-file /l",
       "delete application shop server s1",
       "delete application shop server s2 max-connections",
@@ -1159,6 +1364,9 @@ TEST(ConfigRoundTrip, RandomStatementsThatParseRoundTrip) {
       "delete application api",
       "delete service-set api",
       "delete system syslog-file",
+      "delete system affinity-store-password-file",
+      "delete system affinity-store-timeout",
+      "delete application shop session-sync",
       "delete application shop algorithm",
       "# just a comment",
       "",
@@ -1255,9 +1463,13 @@ TEST(ConfigRoundTrip, RandomEditsThroughApplyConfigRoundTrip) {
       "set system control-channel [2001:db8::1]:7080",
       "set system affinity-store redis://r.example:6379/3",
       "set system affinity-store local",
+      "set system affinity-store-password-file /etc/fulcrum/#pw",
+      "set system affinity-store-timeout 7",
       "set system syslog-file \"/var/log/a b/#c\"",
       "delete system control-channel",
       "delete system affinity-store",
+      "delete system affinity-store-password-file",
+      "delete system affinity-store-timeout",
       "delete system syslog-file",
       "set service-set web inside-interface i1 outside-interface o1",
       "set service-set web",
@@ -1281,6 +1493,9 @@ TEST(ConfigRoundTrip, RandomEditsThroughApplyConfigRoundTrip) {
       "set application shop session-timeout 30",
       "set application shop http-filter on",
       "set application shop http-filter off",
+      "set application shop session-sync on",
+      "set application shop session-sync off",
+      "delete application shop session-sync",
       "set application shop monitor type http path /h expect 200,204 interval 3 timeout 2",
       "set application shop monitor expect-body \"a \\\"b\\\" \\\\ c\"",
       "set application shop monitor expect-body #x",

@@ -182,6 +182,7 @@ TEST(CliArgs, EveryCommandBuildsItsRequest) {
           {{"show", "sessions", "shop"}, R"pb(show_sessions { application: "shop" })pb"},
           {{"show", "statistics"}, R"pb(show_statistics {})pb"},
           {{"show", "engines"}, R"pb(show_engines {})pb"},
+          {{"show", "affinity-store"}, R"pb(show_affinity_store {})pb"},
           {{"clear", "sessions"}, R"pb(clear_sessions {})pb"},
           {{"clear", "sessions", "shop"}, R"pb(clear_sessions { application: "shop" })pb"},
           {{"request", "server", "drain", "shop", "s1"},
@@ -255,10 +256,14 @@ TEST(CliArgs, EveryUsageErrorIsOneLineNamingTheWordAndExits2) {
       {{"show", "shwo"}, "fulcrum: unknown command 'show shwo' (see fulcrum help show)"},
       {{"show"},
        "fulcrum: incomplete command 'show' (expected configuration, commits, servers, sessions, "
-       "statistics or engines)"},
+       "statistics, engines or affinity-store)"},
       {{"show", "--json"},
        "fulcrum: incomplete command 'show' (expected configuration, commits, servers, sessions, "
-       "statistics or engines)"},
+       "statistics, engines or affinity-store)"},
+      {{"show", "affinity"}, "fulcrum: unknown command 'show affinity' (see fulcrum help show)"},
+      {{"show", "affinity-store", "e1"},
+       "fulcrum: unexpected argument 'e1' for 'show affinity-store' (see fulcrum help show "
+       "affinity-store)"},
       {{"clear"}, "fulcrum: incomplete command 'clear' (expected sessions)"},
       {{"request"}, "fulcrum: incomplete command 'request' (expected server)"},
       {{"request", "server"},
@@ -527,10 +532,144 @@ TEST(CliRender, Engines) {
   e->set_config_generation(6);
   // clang-format off
   EXPECT_EQ(renderText(reply, pb::MgmtRequest::kShowEngines, kNow),
-            "ENGINE    VERSION  PEER              CONNECTED  LOOPS  GENERATION     SESSIONS  LAST-STATUS\n"
-            "e1        0.1.0    198.18.0.1:50123  1h2m ago       4           7  120/1048576  1s ago\n"
-            "engine-2  0.1.0    -                 59s ago       16           6            0  -\n");
+            "ENGINE    VERSION  PEER              CONNECTED  LOOPS  GENERATION     SESSIONS  STORE  LAST-STATUS\n"
+            "e1        0.1.0    198.18.0.1:50123  1h2m ago       4           7  120/1048576  -      1s ago\n"
+            "engine-2  0.1.0    -                 59s ago       16           6            0  -      -\n");
   // clang-format on
+}
+
+// The STORE column: the kind and state of each engine's affinity store.
+TEST(CliRender, EnginesStoreColumn) {
+  pb::MgmtReply reply = okReply();
+  auto add = [&](const char* id, const char* kind, const char* state) {
+    pb::EngineRow* e = reply.add_engines();
+    e->set_engine_id(id);
+    e->set_software_version("0.1.0");
+    e->set_loops(2);
+    e->set_config_generation(3);
+    pb::AffinityStoreStatus* s = e->mutable_affinity_store();
+    s->set_kind(kind);
+    s->set_address(std::string(kind) == "local" ? "local" : "redis://198.18.5.2:6379/0");
+    s->set_state(state);
+    s->set_last_error("connect: Connection refused");  // not in this table
+  };
+  add("lb1", "redis", "up");
+  add("lb2", "redis", "down");
+  add("lb3", "redis", "connecting");
+  add("lb4", "local", "local");
+  reply.add_engines()->set_engine_id("old");  // an engine that reports no store
+  // clang-format off
+  EXPECT_EQ(renderText(reply, pb::MgmtRequest::kShowEngines, kNow),
+            "ENGINE  VERSION  PEER  CONNECTED  LOOPS  GENERATION  SESSIONS  STORE             LAST-STATUS\n"
+            "lb1     0.1.0    -     -              2           3         0  redis up          -\n"
+            "lb2     0.1.0    -     -              2           3         0  redis down        -\n"
+            "lb3     0.1.0    -     -              2           3         0  redis connecting  -\n"
+            "lb4     0.1.0    -     -              2           3         0  local             -\n"
+            "old     -        -     -              0           0         0  -                 -\n");
+  // clang-format on
+}
+
+pb::AffinityStoreStatus storeStatus(const char* state, uint64_t base) {
+  pb::AffinityStoreStatus s;
+  s.set_kind("redis");
+  s.set_address("redis://198.18.5.2:6379/0");
+  s.set_state(state);
+  s.set_requests(base * 100);
+  s.set_answered(base * 90);
+  s.set_failed(base * 2);
+  s.set_timeouts(base * 3);
+  s.set_down_decisions(base * 5);
+  s.set_cache_hits(base * 400);
+  s.set_cache_misses(base * 100);
+  s.set_reconnects(base);
+  s.set_latency_avg_us(250);
+  s.set_latency_max_us(base * 4000);
+  s.set_session_sync_writes(base * 60);
+  s.set_session_sync_recoveries(base * 7);
+  return s;
+}
+
+TEST(CliRender, AffinityStore) {
+  pb::MgmtReply reply = okReply();
+  pb::EngineRow* e = reply.add_engines();
+  e->set_engine_id("lb1");
+  *e->mutable_affinity_store() = storeStatus("up", 1);
+  e = reply.add_engines();
+  e->set_engine_id("engine-two");
+  *e->mutable_affinity_store() = storeStatus("down", 1000);
+  e->mutable_affinity_store()->set_last_error("read: Connection reset by peer\r\n");
+  e = reply.add_engines();
+  e->set_engine_id("lb3");
+  pb::AffinityStoreStatus* local = e->mutable_affinity_store();
+  local->set_kind("local");
+  local->set_address("local");
+  local->set_state("local");
+  reply.add_engines()->set_engine_id("old");  // reports no store
+  // clang-format off
+  EXPECT_EQ(renderText(reply, pb::MgmtRequest::kShowAffinityStore, kNow),
+            "ENGINE      STORE                      STATE  LAST-ERROR\n"
+            "lb1         redis://198.18.5.2:6379/0  up     -\n"
+            "engine-two  redis://198.18.5.2:6379/0  down   read: Connection reset by peer\\x0d\\x0a\n"
+            "lb3         local                      local  -\n"
+            "old         -                          -      -\n"
+            "\n"
+            "COUNTER                   lb1  engine-two  lb3  old\n"
+            "requests                  100      100000    0    -\n"
+            "answered                   90       90000    0    -\n"
+            "failed                      2        2000    0    -\n"
+            "timeouts                    3        3000    0    -\n"
+            "down_decisions              5        5000    0    -\n"
+            "cache_hits                400      400000    0    -\n"
+            "cache_misses              100      100000    0    -\n"
+            "reconnects                  1        1000    0    -\n"
+            "latency_avg_us            250         250    0    -\n"
+            "latency_max_us           4000     4000000    0    -\n"
+            "session_sync_writes        60       60000    0    -\n"
+            "session_sync_recoveries     7        7000    0    -\n");
+  // clang-format on
+}
+
+TEST(CliRender, AffinityStoreWithoutEnginesIsTheHeader) {
+  EXPECT_EQ(renderText(okReply(), pb::MgmtRequest::kShowAffinityStore, kNow),
+            "ENGINE  STORE  STATE  LAST-ERROR\n");
+}
+
+// Engine ids title the counter columns: they stay on one line too.
+TEST(CliRender, AffinityStoreEngineIdsAreEscaped) {
+  pb::MgmtReply reply = okReply();
+  pb::EngineRow* e = reply.add_engines();
+  e->set_engine_id("a\nb");
+  *e->mutable_affinity_store() = storeStatus("up", 1);
+  e = reply.add_engines();  // an empty id, as a "-"
+  *e->mutable_affinity_store() = storeStatus("up", 1);
+  const std::string text = renderText(reply, pb::MgmtRequest::kShowAffinityStore, kNow);
+  EXPECT_NE(text.find("\nCOUNTER                  a\\x0ab     -\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nrequests                    100   100\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\na\\x0ab  redis://"), std::string::npos) << text;
+}
+
+// --json carries the whole AffinityStoreStatus of every engine.
+TEST(CliRender, EnginesJsonCarriesTheAffinityStore) {
+  pb::MgmtReply reply = okReply();
+  pb::EngineRow* e = reply.add_engines();
+  e->set_engine_id("lb1");
+  *e->mutable_affinity_store() = storeStatus("down", 2);
+  e->mutable_affinity_store()->set_last_error("connect: Connection refused");
+  std::string error;
+  const auto json = renderJson(reply, &error);
+  ASSERT_TRUE(json) << error;
+  for (const char* field :
+       {"\"affinity_store\":{", "\"kind\":\"redis\"", "\"address\":\"redis://198.18.5.2:6379/0\"",
+        "\"state\":\"down\"", "\"last_error\":\"connect: Connection refused\"",
+        "\"requests\":\"200\"", "\"answered\":\"180\"", "\"failed\":\"4\"", "\"timeouts\":\"6\"",
+        "\"down_decisions\":\"10\"", "\"cache_hits\":\"800\"", "\"cache_misses\":\"200\"",
+        "\"reconnects\":\"2\"", "\"latency_avg_us\":\"250\"", "\"latency_max_us\":\"8000\"",
+        "\"session_sync_writes\":\"120\"", "\"session_sync_recoveries\":\"14\""}) {
+    EXPECT_NE(json->find(field), std::string::npos) << field << " in " << *json;
+  }
+  pb::MgmtReply back;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(*json, &back).ok());
+  EXPECT_TRUE(MessageDifferencer::Equals(back, reply));
 }
 
 TEST(CliRender, Commits) {
@@ -706,6 +845,7 @@ const std::vector<CommandCase>& everyCommand() {
       {{"show", "sessions"}, "show sessions [APPLICATION]"},
       {{"show", "statistics"}, "show statistics"},
       {{"show", "engines"}, "show engines"},
+      {{"show", "affinity-store"}, "show affinity-store"},
       {{"clear", "sessions"}, "clear sessions [APPLICATION]"},
       {{"request", "server", "drain"}, "request server drain APPLICATION SERVER"},
       {{"request", "server", "undrain"}, "request server undrain APPLICATION SERVER"},
