@@ -36,12 +36,12 @@ namespace fulcrum {
     "persisted server not eligible (down, draining, full): another one picked")                    \
   X(kAffinityFallbacks, "affinity_fallbacks",                                                      \
     "affinity store could not answer; decided locally (should read 0)")                            \
-  X(kStoreWaits, "store_waits", "new connections that waited for the remote affinity store")       \
-  X(kStoreTimeouts, "store_timeouts",                                                              \
+  X(kStoreWaits, "affinity_waits", "new connections that waited for the remote affinity store")       \
+  X(kStoreTimeouts, "affinity_timeouts",                                                              \
     "new connections decided locally: the remote store did not answer in affinity-store-timeout")  \
-  X(kStoreDownDecisions, "store_down_decisions",                                                   \
+  X(kStoreDownDecisions, "affinity_down_decisions",                                                   \
     "new connections decided locally: the remote store was down")                                  \
-  X(kStoreQueueFull, "store_queue_full",                                                           \
+  X(kStoreQueueFull, "affinity_queue_full",                                                           \
     "new connections decided locally: no room to wait (loop's queue or store's queue full)")       \
   X(kSessionSyncWrites, "session_sync_writes", "sessions written to the store (session-sync)")     \
   X(kSessionSyncRecoveries, "session_sync_recoveries",                                             \

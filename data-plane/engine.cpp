@@ -1,5 +1,9 @@
 #include "data-plane/engine.h"
 
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+
 #include "data-plane/counters.h"
 #include "shared/config/config_parser.h"
 #include "shared/log.h"
@@ -76,7 +80,80 @@ bool Engine::applySnapshot(const pb::ConfigSnapshot& snapshot, std::string* erro
   }
   if (!shared_.publish(std::move(built), false, error)) return false;
   generation_ = snapshot.generation();
+  configureStore(parsed.config);
   return true;
+}
+
+namespace {
+
+// host, port and database of "redis://HOST:PORT[/DB]" (HOST may be
+// [IPv6]); the configuration parser has checked the form already.
+bool parseRedisAddress(const std::string& s, RedisAffinityOptions& o) {
+  constexpr std::string_view kScheme = "redis://";
+  if (s.compare(0, kScheme.size(), kScheme) != 0) return false;
+  std::string rest = s.substr(kScheme.size());
+  if (size_t slash = rest.find('/'); slash != std::string::npos) {
+    o.db = static_cast<uint32_t>(std::strtoul(rest.c_str() + slash + 1, nullptr, 10));
+    rest.resize(slash);
+  }
+  const size_t colon = rest.rfind(':');
+  if (colon == std::string::npos) return false;
+  o.host = rest.substr(0, colon);
+  if (o.host.size() > 2 && o.host.front() == '[' && o.host.back() == ']')
+    o.host = o.host.substr(1, o.host.size() - 2);
+  o.port = static_cast<uint16_t>(std::strtoul(rest.c_str() + colon + 1, nullptr, 10));
+  return true;
+}
+
+}  // namespace
+
+void Engine::configureStore(const Config& config) {
+  shared_.remoteTimeoutUs.store(config.system.affinityStoreTimeoutMs * 1000,
+                                std::memory_order_relaxed);
+  const std::string& address = config.system.affinityStore;
+  const std::string& passwordFile = config.system.affinityStorePasswordFile;
+  if (address == storeAddress_ && passwordFile == storePasswordFile_) return;
+  storeAddress_ = address;
+  storePasswordFile_ = passwordFile;
+  shared_.setRemote(nullptr);
+  if (redis_) retiredStores_.push_back({std::move(redis_), log::nowUnixMs()});
+  if (address == "local") {
+    event(5, "affinity-store", "affinity store: local (decisions made by this engine alone)");
+    return;
+  }
+  RedisAffinityOptions options;
+  options.loops = loops_.empty() ? 1 : loops_.size();
+  if (!parseRedisAddress(address, options)) {
+    event(3, "affinity-store", "affinity store " + address + " is not redis://HOST:PORT[/DB]");
+    return;
+  }
+  if (!passwordFile.empty()) {
+    std::ifstream in(passwordFile);
+    if (!in || !std::getline(in, options.password)) {
+      // Without its password the store would refuse us: local decisions, said once.
+      event(3, "affinity-store",
+            "affinity store " + address + ": cannot read the password file " + passwordFile +
+                "; decisions stay local");
+      return;
+    }
+    while (!options.password.empty() &&
+           (options.password.back() == '\r' || options.password.back() == ' '))
+      options.password.pop_back();
+  }
+  std::string why;
+  if (!RedisAffinityStore::validate(options, &why)) {
+    event(3, "affinity-store", "affinity store " + address + ": " + why);
+    return;
+  }
+  redis_ = std::make_unique<RedisAffinityStore>(options);
+  shared_.setRemote(redis_.get());
+  event(5, "affinity-store", "affinity store: " + address + " (shared by the engines using it)");
+}
+
+void Engine::reclaim() {
+  shared_.reclaim();
+  const int64_t now = log::nowUnixMs();
+  std::erase_if(retiredStores_, [&](const RetiredStore& r) { return now - r.retiredAtMs > 5000; });
 }
 
 size_t Engine::applyUpdate(const pb::ConfigUpdate& update) {
@@ -136,6 +213,34 @@ void Engine::fillStatus(pb::EngineStatus& status, int64_t nowUnixMs) const {
     }
   }
   status.set_logs_dropped(logsDropped());
+  pb::AffinityStoreStatus* store = status.mutable_affinity_store();
+  auto sum = [&](Counter c) {
+    uint64_t n = 0;
+    for (const auto& loop : loops_) n += loop->counters().get(c);
+    return n;
+  };
+  store->set_address(storeAddress_);
+  store->set_timeouts(sum(Counter::kStoreTimeouts));
+  store->set_down_decisions(sum(Counter::kStoreDownDecisions));
+  store->set_session_sync_writes(sum(Counter::kSessionSyncWrites));
+  store->set_session_sync_recoveries(sum(Counter::kSessionSyncRecoveries));
+  if (!redis_) {
+    store->set_kind("local");
+    store->set_state("local");
+  } else {
+    const RedisAffinityStatus r = redis_->status();
+    store->set_kind("redis");
+    store->set_state(redisStateName(r.state));
+    store->set_last_error(r.lastError);
+    store->set_requests(r.requests);
+    store->set_answered(r.answered);
+    store->set_failed(r.failed);
+    store->set_cache_hits(r.cacheHits);
+    store->set_cache_misses(r.cacheMisses);
+    store->set_reconnects(r.reconnects);
+    store->set_latency_avg_us(r.latencyAvgUs);
+    store->set_latency_max_us(r.latencyMaxUs);
+  }
   status.set_sessions(shared_.table.size());
   status.set_session_capacity(shared_.table.capacity());
 }

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "data-plane/affinity/redis_store.h"
 #include "data-plane/affinity_store.h"
 #include "data-plane/engine_shared.h"
 #include "data-plane/log_queue.h"
@@ -45,7 +46,7 @@ class Engine {
   void dumpSessions(const pb::SessionDumpRequest& request, pb::SessionDumpReply& reply,
                     uint32_t now);
   uint64_t clearSessions(const std::string& application);
-  void reclaim() { shared_.reclaim(); }
+  void reclaim();
 
   // An event for the control plane's syslog file (RFC 5424 severity: 3 error,
   // 4 warning, 5 notice, 6 info). Kept until shipped; at most kMaxEvents wait,
@@ -58,6 +59,9 @@ class Engine {
   // The request-log ring of loop `i` (its single producer is that loop).
   LogRing& logRing(size_t i) { return *rings_[i]; }
 
+  // The affinity store in use: "local", or the configured redis:// address.
+  const std::string& affinityStore() const { return storeAddress_; }
+
   EngineShared& shared() { return shared_; }
   PacketProcessor& loop(size_t i) { return *loops_[i]; }
   size_t loopCount() const { return loops_.size(); }
@@ -68,7 +72,21 @@ class Engine {
   static constexpr size_t kMaxEvents = 1000;
   std::vector<std::unique_ptr<PacketProcessor>> loops_;
   std::vector<std::unique_ptr<LogRing>> rings_;
+  // Follows `set system affinity-store`: a new Redis store when the address
+  // or the password file changed; "local" leaves the embedded store alone.
+  void configureStore(const Config& config);
+
   std::vector<pb::EventLog> events_;
+  std::unique_ptr<RedisAffinityStore> redis_;  // the store in use, or none
+  std::string storeAddress_ = "local";
+  std::string storePasswordFile_;
+  // Replaced stores live on a few seconds: a loop may still hold the pointer
+  // for the rest of its turn.
+  struct RetiredStore {
+    std::unique_ptr<RedisAffinityStore> store;
+    int64_t retiredAtMs;
+  };
+  std::vector<RetiredStore> retiredStores_;
   uint64_t eventsDropped_ = 0;
   uint64_t generation_ = 0;
 };

@@ -30,6 +30,7 @@ std::unique_ptr<EngineConfig> EngineConfig::build(const Config& config, std::str
     app->persistenceTimeout = a.persistenceTimeoutSeconds;
     app->sessionTimeout = a.sessionTimeoutSeconds;
     app->httpFilter = a.httpFilter;
+    app->sessionSync = a.sessionSync;
     app->affinityScope = stableNameId(a.name);
     app->sessionSyncScope = stableNameId("session-sync/" + a.name);
     std::vector<PoolServer> servers;

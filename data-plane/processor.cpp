@@ -562,8 +562,12 @@ Verdict PacketProcessor::finishParked(size_t index, const AffinityReply& reply, 
 
 size_t PacketProcessor::resume(uint32_t now, PacketBuffer* const* out, uint16_t* serviceSets,
                                size_t max) {
-  if (parkedCount_ == 0) return 0;
-  cfg_ = shared_.beginBurst(seenSeq_);
+  // Replies are read every turn, even with nothing parked: those to session
+  // sync writes (token 0) must not fill the loop's reply queue, or the store
+  // stops taking this loop's requests.
+  RemoteAffinity* remote = shared_.remote();
+  if (parkedCount_ == 0 && !remote) return 0;
+  if (parkedCount_ > 0) cfg_ = shared_.beginBurst(seenSeq_);
   size_t n = 0;
   auto finish = [&](size_t index, const AffinityReply& reply) {
     Parked& p = parked_[index];
@@ -578,9 +582,9 @@ size_t PacketProcessor::resume(uint32_t now, PacketBuffer* const* out, uint16_t*
     parkedFree_[parkedFreeCount_++] = static_cast<uint16_t>(index);
     --parkedCount_;
   };
-  if (RemoteAffinity* remote = shared_.remote()) {
+  if (remote) {
     AffinityReply replies[32];
-    while (n < max && parkedCount_ > 0) {
+    while (n < max) {
       const size_t got = remote->poll(loopIndex_, replies, std::min(std::size(replies), max - n));
       if (got == 0) break;
       for (size_t i = 0; i < got; ++i) {

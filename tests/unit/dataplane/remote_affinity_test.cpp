@@ -295,9 +295,12 @@ TEST_F(SessionSyncTest, EachSessionIsWrittenUnderItsFiveTuple) {
   EXPECT_EQ(w.key.clientPort, 41000);
   EXPECT_EQ(w.proposed, idOf(kA));
   EXPECT_EQ(count(Counter::kSessionSyncWrites), 1u);
-  // Its reply (token 0) is no parked packet's.
+  // Its reply (token 0) is no parked packet's, and it is read (so it does not
+  // fill the loop's reply queue) although nothing is parked.
   store_.answer(false, idOf(kA));
+  EXPECT_EQ(loop_->parked(), 0u);
   EXPECT_TRUE(resumed().empty());
+  EXPECT_TRUE(store_.ready.empty());
 }
 
 TEST_F(SessionSyncTest, AnotherEnginesConnectionContinuesToTheSameServer) {
