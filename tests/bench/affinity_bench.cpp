@@ -9,6 +9,12 @@
 //                  (each finished one replaced by a new one). Time per
 //                  iteration is per request; rtt_us is each request's own
 //                  submit-to-reply time (mean, p50, p99).
+//   BM_NewConnection/store:S: one new connection's SYN through a packet loop
+//                  (PacketProcessor) of an application with persistence, from
+//                  arrival to leaving toward its server: S=0 the embedded
+//                  store; S=1 Redis, the client known to the engine's cache;
+//                  S=2 Redis, a new client: the SYN is parked, the loop polls
+//                  resume() until the reply lets it go.
 // The Redis benchmarks start their own redis-server (skipped without one).
 #include <benchmark/benchmark.h>
 
@@ -22,6 +28,9 @@
 #include "data-plane/affinity/redis_store.h"
 #include "data-plane/affinity/testing/redis_test_server.h"
 #include "data-plane/affinity_store.h"
+#include "data-plane/processor.h"
+#include "shared/config/config_parser.h"
+#include "tests/common/packet_builder.h"
 
 namespace {
 
@@ -172,6 +181,91 @@ void BM_RedisMiss(benchmark::State& state) {
   state.counters["failed"] = static_cast<double>(failed);
 }
 BENCHMARK(BM_RedisMiss)->ArgName("inflight")->Arg(1)->Arg(32)->UseRealTime();
+
+void BM_NewConnection(benchmark::State& state) {
+  const int mode = static_cast<int>(state.range(0));
+  std::unique_ptr<RedisAffinityStore> store;
+  if (mode > 0 && !(store = upStore(state, 3'600'000))) return;
+  LocalAffinityStore local;
+  EngineShared shared(1 << 20, local);
+  std::string error;
+  // A fresh application name: fresh Redis keys on every run.
+  const std::string app = "bench" + std::to_string(freshScope() & 0xffffff);
+  auto config = EngineConfig::build(
+      parseConfig("set service-set web inside-interface in0 outside-interface out0\n"
+                  "set application " +
+                  app +
+                  " service-set web facade 198.18.0.10 port 80\n"
+                  "set application " +
+                  app +
+                  " persistence source-address timeout 600\n"
+                  "set application " +
+                  app +
+                  " server s1 address 198.18.1.11 port 8080\n"
+                  "set application " +
+                  app + " server s2 address 198.18.1.12 port 8080\n")
+          .config,
+      &error);
+  if (!config || !shared.publish(std::move(config), false, &error)) {
+    state.SkipWithError(error.c_str());
+    return;
+  }
+  shared.remoteTimeoutUs = 1'000'000;  // a figure, not a fallback
+  if (store) shared.setRemote(store.get());
+  PacketProcessor loop(shared, LinkType::kRawIp);
+  auto out = std::make_unique<PacketBuffer>();
+  PacketBuffer* outs[1] = {out.get()};
+  uint16_t sets[1];
+  // Clients 198.19.x.y; a known client (mode 1) comes again on a new port.
+  constexpr uint32_t kClients = 4096;
+  auto syn = [](uint32_t client, uint16_t port) {
+    testing::TcpPacketSpec s;
+    s.ethernet = false;
+    s.src = testing::ip4(198, 19, 0, 0) + client;
+    s.srcPort = port;
+    s.flags = tcpflag::kSyn;
+    return testing::buildTcp(s);
+  };
+  auto connect = [&](uint32_t client, uint16_t port) {
+    auto p = syn(client, port);
+    PacketRef ref{p.data(), static_cast<uint32_t>(p.size()), 0, Direction::kEgress};
+    ref.capacity = ref.length;
+    Verdict v = loop.process(ref, 1);
+    while (v == Verdict::kParked) {
+      if (loop.resume(1, outs, sets, 1) == 1) v = Verdict::kForward;
+    }
+    return v;
+  };
+  if (mode == 1) {
+    for (uint32_t c = 0; c < kClients; ++c) connect(c, 1000);  // the cache learns them
+  }
+  uint32_t i = 0;
+  uint16_t port = 2000;
+  uint64_t dropped = 0;
+  for (auto _ : state) {
+    const uint32_t client = mode == 1 ? i % kClients : kClients + i;
+    if (mode == 1 && client == 0) ++port;
+    dropped += connect(client, port) != Verdict::kForward;
+    ++i;
+  }
+  state.counters["dropped"] = static_cast<double>(dropped);
+  state.counters["store_waits"] = static_cast<double>(loop.counters().get(Counter::kStoreWaits));
+  state.counters["local_decisions"] =
+      static_cast<double>(loop.counters().get(Counter::kStoreTimeouts) +
+                          loop.counters().get(Counter::kStoreDownDecisions) +
+                          loop.counters().get(Counter::kStoreQueueFull));
+}
+// A fixed count: every connection stays in the table (1M sessions) and, for
+// 0 and 2, is a client never seen before.
+BENCHMARK(BM_NewConnection)
+    ->ArgName("store")
+    ->Arg(0)
+    ->Arg(1)
+    ->Arg(2)
+    ->Iterations(200000)
+    ->Repetitions(3)
+    ->ReportAggregatesOnly(true)
+    ->UseRealTime();
 
 }  // namespace
 
