@@ -90,8 +90,12 @@ struct AffinityRequest {
   uint32_t proposed = 0;
   uint32_t ttlSeconds = 0;
   // Read only (session sync asks what another engine decided): a miss is
-  // reported, nothing is stored, and `proposed` is ignored.
+  // reported, nothing is stored, and `proposed` is ignored; a hit has its TTL
+  // refreshed to ttlSeconds.
   bool lookupOnly = false;
+  // Store `proposed` whatever the key held (session sync records the server
+  // of a new connection: a reused client port must not find the old one).
+  bool overwrite = false;
 };
 
 struct AffinityReply {

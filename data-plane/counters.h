@@ -36,12 +36,12 @@ namespace fulcrum {
     "persisted server not eligible (down, draining, full): another one picked")                    \
   X(kAffinityFallbacks, "affinity_fallbacks",                                                      \
     "affinity store could not answer; decided locally (should read 0)")                            \
-  X(kStoreWaits, "affinity_waits", "new connections that waited for the remote affinity store")       \
-  X(kStoreTimeouts, "affinity_timeouts",                                                              \
+  X(kStoreWaits, "affinity_waits", "new connections that waited for the remote affinity store")    \
+  X(kStoreTimeouts, "affinity_timeouts",                                                           \
     "new connections decided locally: the remote store did not answer in affinity-store-timeout")  \
-  X(kStoreDownDecisions, "affinity_down_decisions",                                                   \
-    "new connections decided locally: the remote store was down")                                  \
-  X(kStoreQueueFull, "affinity_queue_full",                                                           \
+  X(kStoreDownDecisions, "affinity_down_decisions",                                                \
+    "new connections decided locally: the remote store was down or failed the request")            \
+  X(kStoreQueueFull, "affinity_queue_full",                                                        \
     "new connections decided locally: no room to wait (loop's queue or store's queue full)")       \
   X(kSessionSyncWrites, "session_sync_writes", "sessions written to the store (session-sync)")     \
   X(kSessionSyncRecoveries, "session_sync_recoveries",                                             \
@@ -52,6 +52,8 @@ namespace fulcrum {
   X(kDropNoServer, "drop_no_server", "new connection, no eligible server: SYN dropped")            \
   X(kDropTableFull, "drop_table_full", "new connection while the session table was full")          \
   X(kDropNotSyn, "drop_not_syn", "packet to a facade with no session and no SYN")                  \
+  X(kDropIngressNoSession, "drop_ingress_no_session",                                              \
+    "server packet of a session-sync application with no session here (not yet recovered)")        \
   X(kDropIngressConflict, "drop_ingress_conflict",                                                 \
     "new connection whose server-side key another session holds")                                  \
   X(kHttpRequests, "http_requests", "HTTP requests read by the HTTP filter (each one logged)")     \

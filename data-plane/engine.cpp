@@ -112,11 +112,16 @@ void Engine::configureStore(const Config& config) {
                                 std::memory_order_relaxed);
   const std::string& address = config.system.affinityStore;
   const std::string& passwordFile = config.system.affinityStorePasswordFile;
-  if (address == storeAddress_ && passwordFile == storePasswordFile_) return;
+  // The same store again (a commit of something else): keep it. A store that
+  // could not be made is tried again with every snapshot.
+  if (address == storeAddress_ && passwordFile == storePasswordFile_ &&
+      (address == "local" || redis_))
+    return;
   storeAddress_ = address;
   storePasswordFile_ = passwordFile;
+  storeError_.clear();
   shared_.setRemote(nullptr);
-  if (redis_) retiredStores_.push_back({std::move(redis_), log::nowUnixMs()});
+  if (redis_) retiredStores_.push_back({std::move(redis_), shared_.quiescenceMark()});
   if (address == "local") {
     event(5, "affinity-store", "affinity store: local (decisions made by this engine alone)");
     return;
@@ -124,16 +129,18 @@ void Engine::configureStore(const Config& config) {
   RedisAffinityOptions options;
   options.loops = loops_.empty() ? 1 : loops_.size();
   if (!parseRedisAddress(address, options)) {
-    event(3, "affinity-store", "affinity store " + address + " is not redis://HOST:PORT[/DB]");
+    storeError_ = "not redis://HOST:PORT[/DB]";
+    event(3, "affinity-store", "affinity store " + address + " is " + storeError_);
     return;
   }
   if (!passwordFile.empty()) {
     std::ifstream in(passwordFile);
     if (!in || !std::getline(in, options.password)) {
-      // Without its password the store would refuse us: local decisions, said once.
+      // Without its password the store would refuse us: local decisions
+      // until a commit brings a readable file.
+      storeError_ = "cannot read the password file " + passwordFile;
       event(3, "affinity-store",
-            "affinity store " + address + ": cannot read the password file " + passwordFile +
-                "; decisions stay local");
+            "affinity store " + address + ": " + storeError_ + "; decisions stay local");
       return;
     }
     while (!options.password.empty() &&
@@ -142,6 +149,7 @@ void Engine::configureStore(const Config& config) {
   }
   std::string why;
   if (!RedisAffinityStore::validate(options, &why)) {
+    storeError_ = why;
     event(3, "affinity-store", "affinity store " + address + ": " + why);
     return;
   }
@@ -152,8 +160,7 @@ void Engine::configureStore(const Config& config) {
 
 void Engine::reclaim() {
   shared_.reclaim();
-  const int64_t now = log::nowUnixMs();
-  std::erase_if(retiredStores_, [&](const RetiredStore& r) { return now - r.retiredAtMs > 5000; });
+  std::erase_if(retiredStores_, [&](const RetiredStore& r) { return shared_.loopsPassed(r.mark); });
 }
 
 size_t Engine::applyUpdate(const pb::ConfigUpdate& update) {
@@ -224,9 +231,14 @@ void Engine::fillStatus(pb::EngineStatus& status, int64_t nowUnixMs) const {
   store->set_down_decisions(sum(Counter::kStoreDownDecisions));
   store->set_session_sync_writes(sum(Counter::kSessionSyncWrites));
   store->set_session_sync_recoveries(sum(Counter::kSessionSyncRecoveries));
-  if (!redis_) {
+  if (!redis_ && storeAddress_ == "local") {
     store->set_kind("local");
     store->set_state("local");
+  } else if (!redis_) {
+    // Configured, but it could not be made (see storeError_): local decisions.
+    store->set_kind("redis");
+    store->set_state("down");
+    store->set_last_error(storeError_);
   } else {
     const RedisAffinityStatus r = redis_->status();
     store->set_kind("redis");

@@ -80,12 +80,13 @@ class Engine {
   std::unique_ptr<RedisAffinityStore> redis_;  // the store in use, or none
   std::string storeAddress_ = "local";
   std::string storePasswordFile_;
-  // Replaced stores live on a few seconds: a loop may still hold the pointer
-  // for the rest of its turn.
+  // A replaced store lives on until every loop has passed a quiescent point
+  // since (a loop may still hold it for the rest of its turn).
   struct RetiredStore {
     std::unique_ptr<RedisAffinityStore> store;
-    int64_t retiredAtMs;
+    uint64_t mark;
   };
+  std::string storeError_;  // why the configured Redis store is not in use
   std::vector<RetiredStore> retiredStores_;
   uint64_t eventsDropped_ = 0;
   uint64_t generation_ = 0;

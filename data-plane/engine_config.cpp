@@ -46,6 +46,8 @@ std::unique_ptr<EngineConfig> EngineConfig::build(const Config& config, std::str
         return fail("application " + a.name + ": server names " + s.name +
                     " and another hash alike for persistence; rename one");
       app->serverByName.emplace(s.name, index);
+      if (a.sessionSync)
+        ec->syncServers_.insert((uint64_t{s.address.v4HostOrder()} << 16) | a.serverPort(s));
     }
     app->pool = std::make_unique<ServerPool>(a.algorithm, std::move(servers), maglevTableSize);
     uint64_t key = facadeKey(app->serviceSet, app->facade, app->port);

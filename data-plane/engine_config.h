@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "data-plane/server_pool.h"
@@ -89,6 +90,10 @@ class EngineConfig {
     auto it = byFacade_.find(facadeKey(serviceSet, facade, port));
     return it == byFacade_.end() ? nullptr : apps_[it->second].get();
   }
+  // Whether (address, port) is a server of an application with session sync.
+  bool isSessionSyncServer(uint32_t address, uint16_t port) const {
+    return !syncServers_.empty() && syncServers_.count((uint64_t{address} << 16) | port) != 0;
+  }
   // Index of a service set by name, or -1.
   int serviceSetIndex(std::string_view name) const;
   const AppRuntime* findApp(const std::string& name) const {
@@ -115,6 +120,7 @@ class EngineConfig {
   std::unordered_map<std::string, uint16_t> appByName_;
   std::vector<std::unique_ptr<AppRuntime>> apps_;
   std::unordered_map<uint64_t, uint16_t> byFacade_;
+  std::unordered_set<uint64_t> syncServers_;  // (address << 16 | port), see above
 };
 
 }  // namespace fulcrum

@@ -92,6 +92,13 @@ bool EngineShared::publish(std::unique_ptr<EngineConfig> config, bool keepStates
   return true;
 }
 
+bool EngineShared::loopsPassed(uint64_t mark) {
+  std::lock_guard control(controlMutex_);
+  for (auto* loop : loops_)
+    if (loop->load(std::memory_order_acquire) < mark) return false;
+  return true;
+}
+
 size_t EngineShared::reclaim() {
   std::lock_guard control(controlMutex_);
   uint64_t oldestSeen = UINT64_MAX;

@@ -47,8 +47,9 @@ class EngineShared {
 
   // The store across the network that persistence and session sync go
   // through, or nullptr (the embedded `affinity` store decides alone). Set by
-  // the control thread; a store once set stays alive until the engine ends
-  // (loops may still hold its pointer for a burst).
+  // the control thread. Loops read it only after a beginBurst() of the same
+  // turn, so a replaced store may be freed once loopsPassed(quiescenceMark())
+  // holds for a mark taken after the swap.
   RemoteAffinity* remote() const { return remote_.load(std::memory_order_acquire); }
   void setRemote(RemoteAffinity* store) { remote_.store(store, std::memory_order_release); }
   // How long a new connection waits for the store before a local decision.
@@ -86,6 +87,12 @@ class EngineShared {
   // back in the current configuration and release its epoch. Takes
   // slowPathLock shared; must not be called with it held.
   void sessionRemoved(const SessionInfo& info);
+
+  // A point every loop must pass (begin a burst, or idle) before something it
+  // may hold is freed: take a mark after unpublishing it, free once
+  // loopsPassed(mark).
+  uint64_t quiescenceMark() { return publishSeq_.fetch_add(1, std::memory_order_acq_rel) + 1; }
+  bool loopsPassed(uint64_t mark);
 
   // A loop announces itself so reclaim() waits for it; unregister on exit.
   void registerLoop(std::atomic<uint64_t>* loopSeq);

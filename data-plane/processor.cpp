@@ -323,9 +323,16 @@ Verdict PacketProcessor::newConnection(PacketView& v, const FlowKey4& key, uint6
       // (found) or took ours: this pick may differ from what we proposed.
       r.value = resumed->value;
       counted = resumed->found;
+    } else if (resumed && resumed->value != 0) {
+      // The store did not answer in time (or failed), but the request went
+      // out and may yet be recorded: follow what it proposed, through the
+      // embedded store, which keeps this engine consistent meanwhile.
+      r = shared_.affinity.readMissCreate(akey, resumed->value, app.persistenceTimeout, now);
+      r.created = false;
+      counted = false;
     } else if (resumed || !remote) {
-      // No store across the network, or it did not answer in time: the
-      // embedded store decides (and keeps this engine consistent).
+      // No store across the network, or no request went out: the embedded
+      // store decides (and keeps this engine consistent).
       r = shared_.affinity.readMissCreate(akey, proposed, app.persistenceTimeout, now);
     } else if (remote->cached(akey, &known)) {
       r.value = known;
@@ -400,11 +407,12 @@ Verdict PacketProcessor::newConnection(PacketView& v, const FlowKey4& key, uint6
     app.counters.bump(&AppCounters::sessionsCreated);
   }
   const bool sync = app.sessionSync && result.status == SessionTable::CreateStatus::kCreated;
-  const AffinityRequest syncWrite{0,
-                                  {app.sessionSyncScope, IpAddress::v4(key.src), key.srcPort},
-                                  app.serverStableId[serverIndex],
-                                  app.sessionTimeout,
-                                  false};
+  AffinityRequest syncWrite{0,
+                            {app.sessionSyncScope, IpAddress::v4(key.src), key.srcPort},
+                            app.serverStableId[serverIndex],
+                            app.sessionTimeout,
+                            false};
+  syncWrite.overwrite = true;  // a reused client port must not find the old server
   slow.unlock();
   for (size_t i = 0; i < evictedCount; ++i) onRemoved(evicted[i]);
   // Session sync: the decision for this 5-tuple goes to the store too, for
@@ -457,7 +465,7 @@ Verdict PacketProcessor::recoverSession(PacketView& v, const FlowKey4& key, uint
     stableId = resumed->value;
   } else if (!remote || !remote->cached(syncKey, &stableId)) {
     if (!remote || !remote->up()) return drop(Counter::kDropNotSyn);
-    if (park(v, {0, syncKey, 0, 0, true}, true)) return Verdict::kParked;
+    if (park(v, {0, syncKey, 0, app->sessionTimeout, true}, true)) return Verdict::kParked;
     counters_.add(Counter::kStoreQueueFull);
     return drop(Counter::kDropNotSyn);
   }
@@ -515,7 +523,9 @@ Verdict PacketProcessor::recoverSession(PacketView& v, const FlowKey4& key, uint
 
 bool PacketProcessor::park(const PacketView& v, AffinityRequest request, bool sessionSync) {
   RemoteAffinity* remote = shared_.remote();
-  if (!remote || !current_ || parkedFreeCount_ == 0 || v.frameLength > kParkedBytes) return false;
+  if (!remote || !current_ || parkedFreeCount_ == 0 || v.frameLength > kParkedBytes ||
+      (sessionSync && parkedLookups_ >= kMaxParkedLookups))
+    return false;
   const size_t index = parkedFree_[parkedFreeCount_ - 1];
   Parked& p = parked_[index];
   request.token = tokenOf(index, p.generation + 1);
@@ -525,6 +535,8 @@ bool PacketProcessor::park(const PacketView& v, AffinityRequest request, bool se
   ++p.generation;
   p.used = true;
   p.sessionSync = sessionSync;
+  p.proposal = request.proposed;
+  if (sessionSync) ++parkedLookups_;
   p.serviceSet = current_->serviceSet;
   p.partial = current_->l4ChecksumPartial;
   p.length = static_cast<uint32_t>(v.frameLength);
@@ -565,9 +577,11 @@ size_t PacketProcessor::resume(uint32_t now, PacketBuffer* const* out, uint16_t*
   // Replies are read every turn, even with nothing parked: those to session
   // sync writes (token 0) must not fill the loop's reply queue, or the store
   // stops taking this loop's requests.
+  // A quiescent point first: the store read below is then one a replaced
+  // store's release waits for (EngineShared::quiescenceMark()).
+  cfg_ = shared_.beginBurst(seenSeq_);
   RemoteAffinity* remote = shared_.remote();
   if (parkedCount_ == 0 && !remote) return 0;
-  if (parkedCount_ > 0) cfg_ = shared_.beginBurst(seenSeq_);
   size_t n = 0;
   auto finish = [&](size_t index, const AffinityReply& reply) {
     Parked& p = parked_[index];
@@ -578,6 +592,7 @@ size_t PacketProcessor::resume(uint32_t now, PacketBuffer* const* out, uint16_t*
       serviceSets[n] = p.serviceSet;
       ++n;
     }
+    if (p.sessionSync) --parkedLookups_;
     p.used = false;
     parkedFree_[parkedFreeCount_++] = static_cast<uint16_t>(index);
     --parkedCount_;
@@ -594,6 +609,11 @@ size_t PacketProcessor::resume(uint32_t now, PacketBuffer* const* out, uint16_t*
         if (replies[i].token == 0 || index >= kMaxParked || !parked_[index].used ||
             parked_[index].generation != (replies[i].token >> 16))
           continue;
+        if (!replies[i].answered) {
+          // The store failed it (connection lost, an error reply).
+          counters_.add(Counter::kStoreDownDecisions);
+          replies[i].value = parked_[index].proposal;
+        }
         finish(index, replies[i]);
       }
     }
@@ -603,7 +623,10 @@ size_t PacketProcessor::resume(uint32_t now, PacketBuffer* const* out, uint16_t*
   for (size_t i = 0; i < kMaxParked && n < max; ++i) {
     if (!parked_[i].used || parked_[i].deadlineUs > nowUs) continue;
     counters_.add(Counter::kStoreTimeouts);
-    finish(i, AffinityReply{});
+    // Unanswered; `value` carries what was proposed, which the store may yet
+    // record: the local decision follows it, so the client does not end up
+    // on two servers.
+    finish(i, AffinityReply{0, false, false, parked_[i].proposal});
   }
   return n;
 }
@@ -646,6 +669,12 @@ Verdict PacketProcessor::ingress(PacketView& v, const FlowKey4& key, uint64_t ha
     facadePort = s.facadePort;
   });
   if (!hit) {
+    // A server of a session-sync application answering a connection this
+    // engine has not taken over yet (the network just moved it here): passed
+    // on un-NATed, it would make the client reset the connection. Dropped; the
+    // server resends once the client's next packet has recovered the session.
+    if (cfg_ && cfg_->isSessionSyncServer(key.src, key.srcPort))
+      return drop(Counter::kDropIngressNoSession);
     counters_.add(Counter::kIngressMissPassed);
     return Verdict::kForward;
   }

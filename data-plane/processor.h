@@ -105,7 +105,12 @@ class PacketProcessor {
   size_t resume(uint32_t now, PacketBuffer* const* out, uint16_t* serviceSets, size_t max);
   size_t parked() const { return parkedCount_; }
   static constexpr size_t kMaxParked = 256;
-  static constexpr size_t kParkedBytes = 512;  // larger SYNs are decided at once
+  // Of which mid-connection lookups (session sync) may hold at most this many,
+  // so stray packets cannot crowd out new connections.
+  static constexpr size_t kMaxParkedLookups = kMaxParked / 4;
+  // A full-size segment fits (a recovered upload); GSO super-packets and
+  // larger SYNs are decided at once.
+  static constexpr size_t kParkedBytes = 2048;
 
   const LoopCounters& counters() const { return counters_; }
   // Forwarded packets that the device would not take (counted by the I/O loop).
@@ -158,6 +163,7 @@ class PacketProcessor {
     uint64_t deadlineUs = 0;
     uint32_t generation = 0;  // with the index, the request's token
     uint32_t length = 0;
+    uint32_t proposal = 0;  // what was proposed to the store (kept on a timeout)
     uint16_t serviceSet = 0;
     bool used = false;
     bool partial = false;
@@ -171,6 +177,7 @@ class PacketProcessor {
   uint16_t parkedFree_[kMaxParked];
   size_t parkedFreeCount_ = 0;
   size_t parkedCount_ = 0;
+  size_t parkedLookups_ = 0;
 };
 
 }  // namespace fulcrum

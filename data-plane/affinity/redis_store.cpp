@@ -30,12 +30,19 @@ namespace fulcrum {
 
 namespace {
 
-// KEYS[1]: the key; ARGV: proposed value, TTL in seconds, "1" for lookup only.
-// Returns {1, value} found, {0} not found (lookup only), {2, value} created.
-// The value is returned as the string stored, and parsed by the engine, so a
-// key that some other program filled fails one request, not the script.
-constexpr std::string_view kScript = R"lua(local v = redis.call('GET', KEYS[1])
-local ttl = tonumber(ARGV[2])
+// KEYS[1]: the key; ARGV: proposed value, TTL in seconds, mode: "0"
+// read-miss-create, "1" lookup only, "2" overwrite.
+// Returns {1, value} found, {0} not found (lookup only), {2, value} created
+// (or overwritten). The value is returned as the string stored, and parsed by
+// the engine, so a key that some other program filled fails one request, not
+// the script.
+constexpr std::string_view kScript = R"lua(local ttl = tonumber(ARGV[2])
+if ARGV[3] == '2' then
+  if ttl < 1 then ttl = 1 end
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', ttl)
+  return {2, ARGV[1]}
+end
+local v = redis.call('GET', KEYS[1])
 if v then
   if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) end
   return {1, v}
@@ -440,9 +447,15 @@ void RedisAffinityStore::Impl::appendScript(const AffinityRequest& request, bool
       std::to_chars(proposed, proposed + sizeof(proposed), request.proposed).ptr - proposed);
   const size_t ttlLen =
       static_cast<size_t>(std::to_chars(ttl, ttl + sizeof(ttl), request.ttlSeconds).ptr - ttl);
-  const char* argv[7] = {
-      bySha ? "EVALSHA" : "EVAL",    bySha ? sha.data() : kScript.data(), "1", key, proposed, ttl,
-      request.lookupOnly ? "1" : "0"};
+  const char* argv[7] = {bySha ? "EVALSHA" : "EVAL",
+                         bySha ? sha.data() : kScript.data(),
+                         "1",
+                         key,
+                         proposed,
+                         ttl,
+                         request.overwrite    ? "2"
+                         : request.lookupOnly ? "1"
+                                              : "0"};
   const size_t lens[7] = {bySha ? size_t{7} : size_t{4},
                           bySha ? sha.size() : kScript.size(),
                           1,

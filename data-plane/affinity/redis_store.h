@@ -7,7 +7,8 @@
 //   key present     -> its value, TTL refreshed to the request's ttlSeconds
 //                      (left alone when ttlSeconds is 0); found=true;
 //   absent, lookup  -> found=false, nothing stored;
-//   absent          -> SET proposed EX max(ttlSeconds, 1); found=false, value=proposed.
+//   absent          -> SET proposed EX max(ttlSeconds, 1); found=false, value=proposed;
+//   overwrite       -> SET proposed EX max(ttlSeconds, 1) whatever was there.
 // Engines racing on a key all get the first value written.
 // Keys: <keyPrefix><scope as 16 hex digits>:<client>[:<clientPort>], the
 // client as dotted quad or bracketed IPv6, the port only when not 0; e.g.

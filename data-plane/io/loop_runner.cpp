@@ -176,7 +176,8 @@ void LoopRunner::run(size_t index) {
                  direction,
                  buffers[i]->l4ChecksumPartial(),
                  Verdict::kForward,
-                 kMaxPacketSize};
+                 kMaxPacketSize,
+                 buffers[i]->vnet};
     processor.processBurst(refs, n, now);
     size_t out = 0;
     for (size_t i = 0; i < n; ++i) {
@@ -194,11 +195,14 @@ void LoopRunner::run(size_t index) {
   auto resumeParked = [&](uint32_t now) {
     const size_t n = processor.resume(now, buffers, resumedSets, kBurst);
     for (size_t k = 0; k < n; ++k) {
+      bool sent = false;
       for (const Pair& p : ports->pairs) {
         if (p.serviceSet != resumedSets[k] || p.out->dead()) continue;
-        if (p.out->transmitBurst(&buffers[k], 1) != 1) processor.countTxErrors(1);
+        sent = p.out->transmitBurst(&buffers[k], 1) == 1;
         break;
       }
+      // No device for it any more (the service set went in a commit meanwhile).
+      if (!sent) processor.countTxErrors(1);
     }
     return n > 0;
   };

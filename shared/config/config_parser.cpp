@@ -206,28 +206,9 @@ Problem checkControlChannel(std::string_view s) {
   return std::nullopt;
 }
 
-bool isHostName(std::string_view s) {
-  if (s.empty() || s.size() > kMaxHostNameLength) return false;
-  size_t labelStart = 0;
-  for (size_t i = 0; i <= s.size(); ++i) {
-    if (i == s.size() || s[i] == '.') {
-      const std::string_view label = s.substr(labelStart, i - labelStart);
-      if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
-        return false;
-      }
-      labelStart = i + 1;
-      continue;
-    }
-    const char c = s[i];
-    const bool ok =
-        (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
-
-// "local" or "redis://HOST:PORT[/DB]"; HOST may be a name (Redis often sits
-// behind DNS), an IPv4 address or a bracketed IPv6 address.
+// "local" or "redis://HOST:PORT[/DB]"; HOST is an IPv4 address or a bracketed
+// IPv6 address. Not a name: the engines' store thread would have to resolve
+// it, and a lookup has no bound on how long it takes.
 Problem checkAffinityStore(std::string_view s) {
   const std::string expected = " (expected local or redis://HOST:PORT[/DB])";
   if (s == "local") return std::nullopt;
@@ -258,10 +239,12 @@ Problem checkAffinityStore(std::string_view s) {
     if (colon == std::string_view::npos) return "bad affinity store " + quoted(s) + expected;
     host = rest.substr(0, colon);
     port = rest.substr(colon + 1);
-    hostOk = host.find(':') == std::string_view::npos && isHostName(host);
+    const auto parsed = IpAddress::parse(host);
+    hostOk = host.find(':') == std::string_view::npos && parsed && parsed->isV4();
   }
   if (!hostOk) {
-    return "bad affinity store " + quoted(s) + ": " + quoted(host) + " is not a host";
+    return "bad affinity store " + quoted(s) + ": " + quoted(host) +
+           " is not an IPv4 address or a bracketed IPv6 address (names are not resolved)";
   }
   const auto p = parseDecimal(port);
   if (!p || *p < kPortRange.min || *p > kPortRange.max) {

@@ -255,9 +255,9 @@ TEST(ConfigParser, HashInsideAWordIsNotAComment) {
 
 TEST(ConfigParser, SystemAlternatives) {
   const Config c = parseOk(
-      "set system control-channel [2001:db8::1]:7080 affinity-store redis://redis.lab:6379\n");
+      "set system control-channel [2001:db8::1]:7080 affinity-store redis://198.18.5.9:6379\n");
   EXPECT_EQ(c.system.controlChannel, "[2001:db8::1]:7080");
-  EXPECT_EQ(c.system.affinityStore, "redis://redis.lab:6379");
+  EXPECT_EQ(c.system.affinityStore, "redis://198.18.5.9:6379");
   parseOk("set system affinity-store redis://[2001:db8::2]:6379/0\n");
   const Config d = parseOk("set system syslog-file /x.log\ndelete system syslog-file\n");
   EXPECT_EQ(d.system.syslogFile, "/var/log/fulcrum/fulcrum.log");
@@ -308,20 +308,20 @@ TEST(ConfigParser, AffinityStoreSettingsAreAcceptedWithALocalStore) {
 
 TEST(ConfigParser, DeleteAffinityStoreSettingsRestoresDefaults) {
   const Config c = parseOk(
-      "set system affinity-store redis://r:6379 affinity-store-password-file /etc/pw "
+      "set system affinity-store redis://198.18.5.9:6379 affinity-store-password-file /etc/pw "
       "affinity-store-timeout 100\n" +
       kBase + "set application shop session-sync on\n" +
       "delete system affinity-store-password-file\n"
       "delete system affinity-store-timeout\n"
       "delete application shop session-sync\n");
-  EXPECT_EQ(c.system.affinityStore, "redis://r:6379");  // untouched
+  EXPECT_EQ(c.system.affinityStore, "redis://198.18.5.9:6379");  // untouched
   EXPECT_EQ(c.system.affinityStorePasswordFile, "");
   EXPECT_EQ(c.system.affinityStoreTimeoutMs, 5u);
   EXPECT_FALSE(c.applications.at(0).sessionSync);
   // Deleting what is at its default is fine, as for every other attribute.
   parseOk("delete system affinity-store-timeout\ndelete system affinity-store-password-file\n");
   const Config d = parseOk(
-      "set system affinity-store redis://r:6379 affinity-store-timeout 9\n"
+      "set system affinity-store redis://198.18.5.9:6379 affinity-store-timeout 9\n"
       "delete system affinity-store\n");
   EXPECT_EQ(d.system.affinityStore, "local");
   EXPECT_EQ(d.system.affinityStoreTimeoutMs, 9u);  // only what was named goes
@@ -636,13 +636,18 @@ const ErrorCase kErrorCases[] = {
      1,
      "affinity-store",
      {"redis://HOST:PORT"}},
+    {"affinity store named by a host name",
+     "set system affinity-store redis://redis.lab:6379\n",
+     1,
+     "affinity-store",
+     {"names are not resolved"}},
     {"affinity store unknown scheme",
      "set system affinity-store memcached://a:1\n",
      1,
      "affinity-store",
      {"bad affinity store"}},
     {"affinity store bad db",
-     "set system affinity-store redis://a:6379/x\n",
+     "set system affinity-store redis://198.18.5.6:6379/x\n",
      1,
      "affinity-store",
      {"database"}},
@@ -652,7 +657,7 @@ const ErrorCase kErrorCases[] = {
      "syslog-file",
      {"absolute path"}},
     {"password file relative",
-     "set system affinity-store redis://r:6379\n"
+     "set system affinity-store redis://198.18.5.9:6379\n"
      "set system affinity-store-password-file redis.pw\n",
      2,
      "affinity-store-password-file",
@@ -698,7 +703,7 @@ const ErrorCase kErrorCases[] = {
      "affinity-store-timeout",
      {"'5ms' is not a number"}},
     {"store timeout missing",
-     "set system affinity-store redis://r:6379 affinity-store-timeout\n",
+     "set system affinity-store redis://198.18.5.9:6379 affinity-store-timeout\n",
      1,
      "affinity-store-timeout",
      {"missing value", "1..1000"}},
@@ -1264,12 +1269,12 @@ TEST(ConfigRoundTrip, ManyObjectsAndNonDefaults) {
 
 TEST(ConfigRoundTrip, AffinityStoreSettingsPrintOnlyWhenNotDefault) {
   const Config c = parseOk(
-      "set system affinity-store redis://r.lab:6379/2 affinity-store-password-file /etc/pw "
+      "set system affinity-store redis://198.18.5.8:6379/2 affinity-store-password-file /etc/pw "
       "affinity-store-timeout 25\n" +
       kBase + "set application shop session-sync on http-filter on\n");
   expectRoundTrip(c);
   EXPECT_EQ(configToText(c),
-            "set system affinity-store redis://r.lab:6379/2\n"
+            "set system affinity-store redis://198.18.5.8:6379/2\n"
             "set system affinity-store-password-file /etc/pw\n"
             "set system affinity-store-timeout 25\n"
             "set service-set web inside-interface fs-web-in outside-interface fs-web-out\n"
@@ -1350,7 +1355,7 @@ TEST(ConfigRoundTrip, RandomStatementsThatParseRoundTrip) {
       "set application api service-set web",
       "set application api server a1 address 198.18.1.21",
       "set application api server a2 address 198.18.1.11 port 81",
-      "set system affinity-store redis://r:1/2",
+      "set system affinity-store redis://198.18.5.9:1/2",
       "set system affinity-store-password-file /p",
       "set system affinity-store-timeout 1000",
       "set application shop session-sync on",
@@ -1461,7 +1466,7 @@ TEST(ConfigRoundTrip, RandomEditsThroughApplyConfigRoundTrip) {
   const std::vector<std::string> lines = {
       "set system control-channel 198.18.9.1:7081",
       "set system control-channel [2001:db8::1]:7080",
-      "set system affinity-store redis://r.example:6379/3",
+      "set system affinity-store redis://198.18.5.7:6379/3",
       "set system affinity-store local",
       "set system affinity-store-password-file /etc/fulcrum/#pw",
       "set system affinity-store-timeout 7",
