@@ -177,6 +177,29 @@ TEST_F(RedisStoreTest, LookupOnlyMissesWithoutStoringThenHits) {
   EXPECT_EQ(r.value, 6u);
 }
 
+// Session sync records a new connection's server whatever the key held (a
+// client port used again), with the TTL given; the cache learns it too.
+TEST_F(RedisStoreTest, OverwriteReplacesTheValueAndItsTtl) {
+  store_ = upStore(options());
+  EXPECT_EQ(ask(*store_, request(1, key(6), 5, 100)).value, 5u);
+  AffinityRequest w = request(2, key(6), 9, 300);
+  w.overwrite = true;
+  AffinityReply r = ask(*store_, w);
+  EXPECT_TRUE(r.answered);
+  EXPECT_EQ(r.value, 9u);
+  std::string text;
+  server_->command({"GET", redisKey(key(6))}, &text);
+  EXPECT_EQ(text, "9");
+  const long long ttl = server_->command({"TTL", redisKey(key(6))});
+  EXPECT_GT(ttl, 100);
+  EXPECT_LE(ttl, 300);
+  uint32_t v = 0;
+  EXPECT_TRUE(store_->cached(key(6), &v));
+  EXPECT_EQ(v, 9u);
+  // A plain read-miss-create still finds it, unchanged.
+  EXPECT_EQ(ask(*store_, request(3, key(6), 5)).value, 9u);
+}
+
 TEST_F(RedisStoreTest, ForeignValueFailsThatRequestOnly) {
   store_ = upStore(options());
   EXPECT_EQ(server_->command({"SET", redisKey(key(3)), "not-a-number"}), 0);

@@ -81,12 +81,13 @@ class ScriptedStore : public RemoteAffinity {
 class RemoteAffinityTest : public ::testing::Test {
  protected:
   explicit RemoteAffinityTest(bool sessionSync = false) : shared_(1024, local_) {
-    ConfigResult parsed = parseConfig(kConfig);
+    ConfigResult parsed = parseConfig(
+        std::string(kConfig) + (sessionSync ? "set application sticky session-sync on\n" : ""));
     EXPECT_TRUE(parsed.ok());
     std::string error;
     auto built = EngineConfig::build(parsed.config, &error);
     EXPECT_TRUE(built) << error;
-    built->app(0).sessionSync = sessionSync;
+    EXPECT_EQ(built->app(0).sessionSync, sessionSync);
     app_ = &built->app(0);
     EXPECT_TRUE(shared_.publish(std::move(built), false, &error)) << error;
     shared_.setRemote(&store_);
@@ -207,6 +208,34 @@ TEST_F(RemoteAffinityTest, NoReplyInTimeMeansALocalDecision) {
   EXPECT_EQ(local_.liveEntries(100), 1u);
 }
 
+// The request went out and may yet be stored: the local decision after a
+// timeout follows what was proposed, so later connections that find it in
+// the store go to the same server.
+TEST_F(RemoteAffinityTest, ATimedOutWaitFollowsItsProposal) {
+  shared_.remoteTimeoutUs = 0;
+  for (uint16_t i = 0; i < 8; ++i) {
+    auto syn = packet(kSyn, static_cast<uint16_t>(40100 + i), ip4(198, 18, 0, 100) + i);
+    ASSERT_EQ(send(syn), Verdict::kParked);
+    const uint32_t proposed = store_.requests.back().proposed;
+    auto out = resumed();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(idOf(dst(out[0])), proposed) << i;
+  }
+  EXPECT_EQ(count(Counter::kStoreTimeouts), 8u);
+}
+
+TEST_F(RemoteAffinityTest, AFailedRequestIsALocalDecisionCounted) {
+  auto syn = packet(kSyn);
+  ASSERT_EQ(send(syn), Verdict::kParked);
+  const AffinityRequest r = store_.requests.front();
+  store_.requests.pop_front();
+  store_.ready.push_back({r.token, false, false, 0});  // the store failed it
+  auto out = resumed();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(idOf(dst(out[0])), r.proposed);
+  EXPECT_EQ(count(Counter::kStoreDownDecisions), 1u);
+}
+
 TEST_F(RemoteAffinityTest, AStaleReplyForAReusedSlotIsIgnored) {
   shared_.remoteTimeoutUs = 0;
   auto first = packet(kSyn, 40000);
@@ -294,6 +323,8 @@ TEST_F(SessionSyncTest, EachSessionIsWrittenUnderItsFiveTuple) {
   EXPECT_EQ(w.key.client, IpAddress::v4(kClient));
   EXPECT_EQ(w.key.clientPort, 41000);
   EXPECT_EQ(w.proposed, idOf(kA));
+  EXPECT_TRUE(w.overwrite);  // a reused client port must not keep the old server
+  EXPECT_EQ(w.ttlSeconds, app_->sessionTimeout);
   EXPECT_EQ(count(Counter::kSessionSyncWrites), 1u);
   // Its reply (token 0) is no parked packet's, and it is read (so it does not
   // fill the loop's reply queue) although nothing is parked.
@@ -310,6 +341,7 @@ TEST_F(SessionSyncTest, AnotherEnginesConnectionContinuesToTheSameServer) {
   ASSERT_EQ(store_.requests.size(), 1u);
   EXPECT_TRUE(store_.requests.front().lookupOnly);
   EXPECT_EQ(store_.requests.front().key.clientPort, 42000);
+  EXPECT_EQ(store_.requests.front().ttlSeconds, app_->sessionTimeout);  // renewed if found
   store_.answer(true, idOf(kB));
   auto out = resumed();
   ASSERT_EQ(out.size(), 1u);
@@ -333,6 +365,37 @@ TEST_F(SessionSyncTest, AConnectionNobodyRecordedIsDropped) {
   auto rst = packet(kRst, 43001);
   EXPECT_EQ(send(rst), Verdict::kDrop);
   EXPECT_EQ(count(Counter::kDropNotSyn), 2u);
+}
+
+TEST_F(SessionSyncTest, LookupsTakeAtMostAQuarterOfTheWaitSlots) {
+  for (size_t i = 0; i < PacketProcessor::kMaxParkedLookups; ++i) {
+    auto p = packet(kAck, static_cast<uint16_t>(1000 + i));
+    ASSERT_EQ(send(p), Verdict::kParked) << i;
+  }
+  auto stray = packet(kAck, 999);
+  EXPECT_EQ(send(stray), Verdict::kDrop);
+  EXPECT_EQ(count(Counter::kStoreQueueFull), 1u);
+  // New connections still wait for the store.
+  auto syn = packet(kSyn, 998, ip4(198, 18, 0, 77));
+  EXPECT_EQ(send(syn), Verdict::kParked);
+}
+
+TEST_F(SessionSyncTest, AServerPacketWithNoSessionHereIsDropped) {
+  TcpPacketSpec s;
+  s.ethernet = false;
+  s.src = kB;
+  s.srcPort = 80;
+  s.dst = kClient;
+  s.dstPort = 44000;
+  s.flags = kAck;
+  auto p = buildTcp(s);
+  EXPECT_EQ(loop_->process(p.data(), p.size(), 0, Direction::kIngress, 100), Verdict::kDrop);
+  EXPECT_EQ(count(Counter::kDropIngressNoSession), 1u);
+  // Not a server of a session-sync application: passed, as always.
+  s.src = ip4(198, 18, 9, 9);
+  auto other = buildTcp(s);
+  EXPECT_EQ(loop_->process(other.data(), other.size(), 0, Direction::kIngress, 100),
+            Verdict::kForward);
 }
 
 }  // namespace
