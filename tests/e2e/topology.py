@@ -63,7 +63,8 @@ CONTROL_PORT = 7080
 # quickly). FULCRUM_E2E_HEARTBEAT_MS overrides it, for diagnosing only.
 HEARTBEAT_MS = int(os.environ.get("FULCRUM_E2E_HEARTBEAT_MS", "200"))
 BIG_SIZE = 40 << 20
-PREFIX_RE = re.compile(r"^fe(\d+)-(\d+)-(cli|lb|s\d+)$")
+# (lbN, rtr and ctl: the namespaces of multi_topology.py, same scheme)
+PREFIX_RE = re.compile(r"^fe(\d+)-(\d+)-(cli|lb\d*|rtr|ctl|s\d+)$")
 DIR_RE = re.compile(r"^fulcrum-e2e-(\d+)-(\d+)-")
 
 # Main-table routing decides where packets written by Fulcrum go; these
