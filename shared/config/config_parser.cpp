@@ -38,7 +38,6 @@ constexpr size_t kMaxNameLength = 63;
 constexpr size_t kMaxFilePathLength = 4095;  // PATH_MAX - 1
 constexpr size_t kMaxHttpPathLength = 1024;
 constexpr size_t kMaxExpectBodyLength = 1024;
-constexpr size_t kMaxHostNameLength = 253;
 constexpr size_t kMaxWordInMessage = 64;
 
 constexpr std::array<std::string_view, 5> kAlgorithmWords = {
