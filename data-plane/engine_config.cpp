@@ -47,7 +47,8 @@ std::unique_ptr<EngineConfig> EngineConfig::build(const Config& config, std::str
                     " and another hash alike for persistence; rename one");
       app->serverByName.emplace(s.name, index);
       if (a.sessionSync)
-        ec->syncServers_.insert((uint64_t{s.address.v4HostOrder()} << 16) | a.serverPort(s));
+        ec->syncServers_.emplace((uint64_t{s.address.v4HostOrder()} << 16) | a.serverPort(s),
+                                 app->index);
     }
     app->pool = std::make_unique<ServerPool>(a.algorithm, std::move(servers), maglevTableSize);
     uint64_t key = facadeKey(app->serviceSet, app->facade, app->port);

@@ -10,7 +10,6 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "data-plane/server_pool.h"
@@ -90,9 +89,12 @@ class EngineConfig {
     auto it = byFacade_.find(facadeKey(serviceSet, facade, port));
     return it == byFacade_.end() ? nullptr : apps_[it->second].get();
   }
-  // Whether (address, port) is a server of an application with session sync.
-  bool isSessionSyncServer(uint32_t address, uint16_t port) const {
-    return !syncServers_.empty() && syncServers_.count((uint64_t{address} << 16) | port) != 0;
+  // The application with session sync that (address, port) serves, or
+  // nullptr (the first one, should several share the server).
+  const AppRuntime* sessionSyncApp(uint32_t address, uint16_t port) const {
+    if (syncServers_.empty()) return nullptr;
+    auto it = syncServers_.find((uint64_t{address} << 16) | port);
+    return it == syncServers_.end() ? nullptr : apps_[it->second].get();
   }
   // Index of a service set by name, or -1.
   int serviceSetIndex(std::string_view name) const;
@@ -120,7 +122,7 @@ class EngineConfig {
   std::unordered_map<std::string, uint16_t> appByName_;
   std::vector<std::unique_ptr<AppRuntime>> apps_;
   std::unordered_map<uint64_t, uint16_t> byFacade_;
-  std::unordered_set<uint64_t> syncServers_;  // (address << 16 | port), see above
+  std::unordered_map<uint64_t, uint16_t> syncServers_;  // (address << 16 | port) -> app
 };
 
 }  // namespace fulcrum

@@ -454,33 +454,47 @@ Verdict PacketProcessor::newConnection(PacketView& v, const FlowKey4& key, uint6
 
 Verdict PacketProcessor::recoverSession(PacketView& v, const FlowKey4& key, uint64_t hash,
                                         uint32_t now, const AffinityReply* resumed) {
+  const bool fromServer = key.direction == Direction::kIngress;
+  const Counter noSession = fromServer ? Counter::kDropIngressNoSession : Counter::kDropNotSyn;
+  auto appOf = [&](const EngineConfig* c) -> const AppRuntime* {
+    if (!c) return nullptr;
+    return fromServer ? c->sessionSyncApp(key.src, key.srcPort)
+                      : c->match(key.serviceSet, key.dst, key.dstPort);
+  };
   RemoteAffinity* remote = shared_.remote();
-  const EngineConfig* cfg = shared_.current();
-  const AppRuntime* app = cfg ? cfg->match(key.serviceSet, key.dst, key.dstPort) : nullptr;
-  if (!app || !app->sessionSync) return drop(Counter::kDropNotSyn);
-  const AffinityKey syncKey{app->sessionSyncScope, IpAddress::v4(key.src), key.srcPort};
+  const AppRuntime* app = appOf(shared_.current());
+  if (!app || !app->sessionSync) return drop(noSession);
+  const uint32_t client = fromServer ? key.dst : key.src;
+  const uint16_t clientPort = fromServer ? key.dstPort : key.srcPort;
+  const AffinityKey syncKey{app->sessionSyncScope, IpAddress::v4(client), clientPort};
   uint32_t stableId = 0;
   if (resumed) {
-    if (!resumed->answered || !resumed->found) return drop(Counter::kDropNotSyn);
+    if (!resumed->answered || !resumed->found) return drop(noSession);
     stableId = resumed->value;
   } else if (!remote || !remote->cached(syncKey, &stableId)) {
-    if (!remote || !remote->up()) return drop(Counter::kDropNotSyn);
+    if (!remote || !remote->up()) return drop(noSession);
     if (park(v, {0, syncKey, 0, app->sessionTimeout, true}, true)) return Verdict::kParked;
     counters_.add(Counter::kStoreQueueFull);
-    return drop(Counter::kDropNotSyn);
+    return drop(noSession);
   }
 
   std::shared_lock slow(shared_.slowPathLock);
   const EngineConfig* cur = shared_.current();
-  app = cur->match(key.serviceSet, key.dst, key.dstPort);
-  if (!app) return drop(Counter::kDropNotSyn);
+  app = appOf(cur);
+  if (!app) return drop(noSession);
   auto it = app->serverByStableId.find(stableId);
   if (it == app->serverByStableId.end() || !app->pool->isUp(it->second))
-    return drop(Counter::kDropNotSyn);  // that server is gone: the connection cannot go on
+    return drop(noSession);  // that server is gone: the connection cannot go on
   const uint32_t serverIndex = it->second;
+  // A server packet must come from the server the connection was made to.
+  if (fromServer &&
+      (app->serverAddress[serverIndex] != key.src || app->serverPort[serverIndex] != key.srcPort))
+    return drop(noSession);
   // The connection exists on that server: counted there whatever its limits.
   app->pool->adoptSessions(serverIndex, 1);
-  SessionInit init = initFor(key, SessionKind::kApplication, now);
+  const FlowKey4 egressKey{client,    app->facade,    clientPort,
+                           app->port, key.serviceSet, Direction::kEgress};
+  SessionInit init = initFor(egressKey, SessionKind::kApplication, now);
   init.server = app->serverAddress[serverIndex];
   init.serverPort = app->serverPort[serverIndex];
   init.app = app->index;
@@ -506,13 +520,20 @@ Verdict PacketProcessor::recoverSession(PacketView& v, const FlowKey4& key, uint
   switch (result.status) {
     case SessionTable::CreateStatus::kCreated:
       counters_.add(Counter::kSessionSyncRecoveries);
-      v.setDstV4(init.server);
-      v.setDstPort(init.serverPort);
-      counters_.add(Counter::kEgressNat);
+      if (fromServer) {
+        v.setSrcV4(init.facade);
+        v.setSrcPort(init.facadePort);
+        counters_.add(Counter::kIngressUnnat);
+      } else {
+        v.setDstV4(init.server);
+        v.setDstPort(init.serverPort);
+        counters_.add(Counter::kEgressNat);
+      }
       return Verdict::kForward;
     case SessionTable::CreateStatus::kExists:
+      // Recovered meanwhile by a packet of the other direction.
       counters_.add(Counter::kCreateRaces);
-      return egress(v, key, hash, now);
+      return fromServer ? ingress(v, key, hash, now) : egress(v, key, hash, now);
     case SessionTable::CreateStatus::kIngressConflict:
       return drop(Counter::kDropIngressConflict);
     case SessionTable::CreateStatus::kFull:
@@ -538,6 +559,7 @@ bool PacketProcessor::park(const PacketView& v, AffinityRequest request, bool se
   p.proposal = request.proposed;
   if (sessionSync) ++parkedLookups_;
   p.serviceSet = current_->serviceSet;
+  p.direction = current_->direction;
   p.partial = current_->l4ChecksumPartial;
   p.length = static_cast<uint32_t>(v.frameLength);
   std::memcpy(p.bytes, v.frame, v.frameLength);
@@ -552,7 +574,7 @@ bool PacketProcessor::park(const PacketView& v, AffinityRequest request, bool se
 
 Verdict PacketProcessor::finishParked(size_t index, const AffinityReply& reply, uint32_t now) {
   Parked& p = parked_[index];
-  PacketRef ref{p.bytes, p.length, p.serviceSet, Direction::kEgress, p.partial};
+  PacketRef ref{p.bytes, p.length, p.serviceSet, p.direction, p.partial};
   ref.capacity = static_cast<uint32_t>(kParkedBytes);
   ref.vnet = p.vnet;
   PacketView v;
@@ -560,7 +582,7 @@ Verdict PacketProcessor::finishParked(size_t index, const AffinityReply& reply, 
   if (parsePacket(p.bytes, p.length, link_, v) == ParseStatus::kTcpIpv4) {
     v.l4ChecksumPartial = p.partial;
     v.frameCapacity = kParkedBytes;
-    const FlowKey4 key = keyOf(v, p.serviceSet, Direction::kEgress);
+    const FlowKey4 key = keyOf(v, p.serviceSet, p.direction);
     const uint64_t hash = shared_.table.hash(key);
     current_ = &ref;
     verdict = p.sessionSync ? recoverSession(v, key, hash, now, &reply)
@@ -573,7 +595,7 @@ Verdict PacketProcessor::finishParked(size_t index, const AffinityReply& reply, 
 }
 
 size_t PacketProcessor::resume(uint32_t now, PacketBuffer* const* out, uint16_t* serviceSets,
-                               size_t max) {
+                               size_t max, Direction* directions) {
   // Replies are read every turn, even with nothing parked: those to session
   // sync writes (token 0) must not fill the loop's reply queue, or the store
   // stops taking this loop's requests.
@@ -590,6 +612,7 @@ size_t PacketProcessor::resume(uint32_t now, PacketBuffer* const* out, uint16_t*
       std::memcpy(out[n]->data, p.bytes, p.length);
       std::memcpy(out[n]->vnet, p.vnet, kVnetHeaderSize);
       serviceSets[n] = p.serviceSet;
+      if (directions) directions[n] = p.direction;
       ++n;
     }
     if (p.sessionSync) --parkedLookups_;
@@ -670,11 +693,16 @@ Verdict PacketProcessor::ingress(PacketView& v, const FlowKey4& key, uint64_t ha
   });
   if (!hit) {
     // A server of a session-sync application answering a connection this
-    // engine has not taken over yet (the network just moved it here): passed
-    // on un-NATed, it would make the client reset the connection. Dropped; the
-    // server resends once the client's next packet has recovered the session.
-    if (cfg_ && cfg_->isSessionSyncServer(key.src, key.srcPort))
+    // engine has not taken over yet (the network just moved it here): the
+    // store says whose it is, and the session is recovered from this side
+    // (a server that pushes data while the client is silent). Without an
+    // answer it is dropped: passed on un-NATed, it would make the client
+    // reset the connection.
+    if (cfg_ && cfg_->sessionSyncApp(key.src, key.srcPort)) {
+      if (shared_.remote() && !(v.tcpFlags() & tcpflag::kRst))
+        return recoverSession(v, key, hash, now, nullptr);
       return drop(Counter::kDropIngressNoSession);
+    }
     counters_.add(Counter::kIngressMissPassed);
     return Verdict::kForward;
   }

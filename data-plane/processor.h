@@ -102,7 +102,11 @@ class PacketProcessor {
   // length, vnet header), with its service set in `serviceSets`; the caller
   // sends it toward the cluster. Call it every loop turn; it returns at once
   // when nothing is parked.
-  size_t resume(uint32_t now, PacketBuffer* const* out, uint16_t* serviceSets, size_t max);
+  // `directions` (may be null) says which way each goes: egress toward the
+  // cluster, ingress (a server packet that recovered a session) toward the
+  // clients.
+  size_t resume(uint32_t now, PacketBuffer* const* out, uint16_t* serviceSets, size_t max,
+                Direction* directions = nullptr);
   size_t parked() const { return parkedCount_; }
   static constexpr size_t kMaxParked = 256;
   // Of which mid-connection lookups (session sync) may hold at most this many,
@@ -128,7 +132,8 @@ class PacketProcessor {
   Verdict newConnection(PacketView& v, const FlowKey4& key, uint64_t hash, uint32_t now,
                         const AffinityReply* resumed = nullptr);
   // A packet of a connection this engine has no session for, of an
-  // application with session-sync: another engine may have made it.
+  // application with session-sync: another engine may have made it. From the
+  // client (egress) or from the server (ingress, `key` its ingress key).
   Verdict recoverSession(PacketView& v, const FlowKey4& key, uint64_t hash, uint32_t now,
                          const AffinityReply* resumed);
   // Parks the packet being handled with `request` (its token is set here).
@@ -165,6 +170,7 @@ class PacketProcessor {
     uint32_t length = 0;
     uint32_t proposal = 0;  // what was proposed to the store (kept on a timeout)
     uint16_t serviceSet = 0;
+    Direction direction = Direction::kEgress;
     bool used = false;
     bool partial = false;
     bool sessionSync = false;  // a lookup for a connection another engine made

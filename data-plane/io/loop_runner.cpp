@@ -189,16 +189,19 @@ void LoopRunner::run(size_t index) {
     return true;
   };
 
-  // New connections that waited for the affinity store go out toward the
-  // cluster once it answered (or the wait ran out).
+  // Packets that waited for the affinity store go out once it answered (or
+  // the wait ran out).
   uint16_t resumedSets[kBurst];
+  Direction resumedWays[kBurst];
   auto resumeParked = [&](uint32_t now) {
-    const size_t n = processor.resume(now, buffers, resumedSets, kBurst);
+    const size_t n = processor.resume(now, buffers, resumedSets, kBurst, resumedWays);
     for (size_t k = 0; k < n; ++k) {
       bool sent = false;
       for (const Pair& p : ports->pairs) {
-        if (p.serviceSet != resumedSets[k] || p.out->dead()) continue;
-        sent = p.out->transmitBurst(&buffers[k], 1) == 1;
+        if (p.serviceSet != resumedSets[k]) continue;
+        // Client packets go on toward the cluster, server ones to the clients.
+        PacketQueue& to = resumedWays[k] == Direction::kEgress ? *p.out : *p.in;
+        sent = !to.dead() && to.transmitBurst(&buffers[k], 1) == 1;
         break;
       }
       // No device for it any more (the service set went in a commit meanwhile).

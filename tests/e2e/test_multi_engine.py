@@ -347,19 +347,13 @@ class MultiEngineTest(unittest.TestCase):
         print("\n  store shown down %.1f s after Redis stopped, up %.1f s after it started"
               % (down_after, up_after), file=sys.stderr, end=" ")
 
-    @unittest.expectedFailure
     def test_5_server_push_survives_engine_kill(self):
         """session-sync on, connections where only the server speaks (a line
         every 0.25 s, as in server push or a download whose client has read
         everything): kill -9 the engine of most of them and move its traffic;
-        every connection goes on receiving from its server.
-
-        Expected to fail while the data plane recovers a moved connection only
-        from a client packet (README: "the server resends it once the client's
-        next packet has recovered the session"): the survivor drops the
-        server's lines (drop_ingress_no_session) and the client, having
-        nothing to send, never sends that packet. Remove the decorator once
-        server packets recover sessions too."""
+        every connection goes on receiving from its server: the survivor
+        recovers each session from the server's packets (the client has
+        nothing to send)."""
         t = self.t
         self.load(config(persistence=False, session_sync=True, push=True))
         ports = list(range(43001, 43007))

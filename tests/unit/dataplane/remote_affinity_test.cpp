@@ -380,20 +380,59 @@ TEST_F(SessionSyncTest, LookupsTakeAtMostAQuarterOfTheWaitSlots) {
   EXPECT_EQ(send(syn), Verdict::kParked);
 }
 
-TEST_F(SessionSyncTest, AServerPacketWithNoSessionHereIsDropped) {
-  TcpPacketSpec s;
-  s.ethernet = false;
-  s.src = kB;
-  s.srcPort = 80;
-  s.dst = kClient;
-  s.dstPort = 44000;
-  s.flags = kAck;
-  auto p = buildTcp(s);
-  EXPECT_EQ(loop_->process(p.data(), p.size(), 0, Direction::kIngress, 100), Verdict::kDrop);
+// A server that pushes while its client is silent: the server's packet finds
+// the connection in the store and recovers the session from that side.
+TEST_F(SessionSyncTest, AServerPacketRecoversTheSessionToo) {
+  auto fromServer = [&](uint32_t server, uint16_t clientPort) {
+    TcpPacketSpec s;
+    s.ethernet = false;
+    s.src = server;
+    s.srcPort = 80;
+    s.dst = kClient;
+    s.dstPort = clientPort;
+    s.flags = kAck | kPsh;
+    s.payload = "pushed";
+    return buildTcp(s);
+  };
+  auto push = fromServer(kB, 44000);
+  ASSERT_EQ(loop_->process(push.data(), push.size(), 0, Direction::kIngress, 100),
+            Verdict::kParked);
+  ASSERT_EQ(store_.requests.size(), 1u);
+  EXPECT_TRUE(store_.requests.front().lookupOnly);
+  EXPECT_EQ(store_.requests.front().key.client, IpAddress::v4(kClient));
+  EXPECT_EQ(store_.requests.front().key.clientPort, 44000);
+  store_.answer(true, idOf(kB));
+  Direction ways[8];
+  ASSERT_EQ(loop_->resume(100, outPtr_, sets_, 8, ways), 1u);
+  EXPECT_EQ(ways[0], Direction::kIngress);  // on toward the client
+  PacketView v;
+  ASSERT_EQ(parsePacket(outPtr_[0]->data, outPtr_[0]->length, LinkType::kRawIp, v),
+            ParseStatus::kTcpIpv4);
+  EXPECT_EQ(v.srcV4(), kSticky);  // un-NATed to the façade
+  EXPECT_EQ(v.srcPort(), 80);
+  EXPECT_TRUE(v.ipv4ChecksumValid() && v.tcpChecksumValid());
+  EXPECT_EQ(count(Counter::kSessionSyncRecoveries), 1u);
+  // The client's side follows the recovered session, no store needed.
+  auto ack = packet(kAck, 44000);
+  EXPECT_EQ(send(ack), Verdict::kForward);
+  EXPECT_EQ(dst(ack), kB);
+  EXPECT_TRUE(store_.requests.empty());
+
+  // Another server claiming a connection the store gives to b: dropped.
+  auto wrong = fromServer(kA, 44001);
+  ASSERT_EQ(loop_->process(wrong.data(), wrong.size(), 0, Direction::kIngress, 100),
+            Verdict::kParked);
+  store_.answer(true, idOf(kB));
+  EXPECT_EQ(loop_->resume(100, outPtr_, sets_, 8, ways), 0u);
   EXPECT_EQ(count(Counter::kDropIngressNoSession), 1u);
+
+  // With the store down there is nothing to ask: dropped at once.
+  store_.isUp = false;
+  auto lost = fromServer(kB, 44002);
+  EXPECT_EQ(loop_->process(lost.data(), lost.size(), 0, Direction::kIngress, 100), Verdict::kDrop);
+  EXPECT_EQ(count(Counter::kDropIngressNoSession), 2u);
   // Not a server of a session-sync application: passed, as always.
-  s.src = ip4(198, 18, 9, 9);
-  auto other = buildTcp(s);
+  auto other = fromServer(ip4(198, 18, 9, 9), 44003);
   EXPECT_EQ(loop_->process(other.data(), other.size(), 0, Direction::kIngress, 100),
             Verdict::kForward);
 }
