@@ -41,8 +41,7 @@
 #include "data-plane/engine.h"
 #include "data-plane/io/packet_io.h"
 #include "tests/common/packet_builder.h"
-
-extern char** environ;
+#include "tests/common/process.h"
 
 namespace {
 
@@ -59,18 +58,7 @@ set application shop server s2 address 198.18.1.12 port 8080
 )";
 
 pid_t spawn(const std::vector<std::string>& argv, const std::string& logPath) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, logPath.c_str(), O_WRONLY | O_CREAT | O_APPEND,
-                                   0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  if (posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ) != 0) pid = -1;
-  posix_spawn_file_actions_destroy(&actions);
-  return pid;
+  return testing::spawnLogged(argv, logPath);
 }
 
 int runToEnd(const std::vector<std::string>& argv, const std::string& logPath) {
