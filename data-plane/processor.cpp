@@ -387,34 +387,14 @@ Verdict PacketProcessor::newConnection(PacketView& v, const FlowKey4& key, uint6
   init.expiresAt = now + cur->timeouts().synSent;
   init.epoch = cur->epoch();
   init.httpSlot = app.httpFilter ? newHttpFlow(v) : 0;
-  // An expired holder that create() removes is released after the slow-path
-  // lock is dropped: onRemoved() takes it too, and a shared_mutex may not be
-  // locked twice by one thread (a waiting publish() would deadlock it).
-  SessionInfo evicted[4];
-  size_t evictedCount = 0;
-  shared_.sessionCreated(init.epoch);  // before the session can be seen, and ended
-  auto result = shared_.table.create(init, now, [&](const SessionInfo& i) {
-    if (evictedCount < std::size(evicted)) evicted[evictedCount++] = i;
-  });
-  // Counts change only under the lock, so publish() carries them exactly.
-  if (result.status != SessionTable::CreateStatus::kCreated) {
-    shared_.sessionEnded(init.epoch);
-    pool.release(serverIndex);
-    if (init.httpSlot != 0) shared_.httpFlows.release(init.httpSlot);
-    if (result.status == SessionTable::CreateStatus::kFull)
-      app.counters.bump(&AppCounters::dropTableFull);
-  } else {
-    app.counters.bump(&AppCounters::sessionsCreated);
-  }
-  const bool sync = app.sessionSync && result.status == SessionTable::CreateStatus::kCreated;
   AffinityRequest syncWrite{0,
                             {app.sessionSyncScope, IpAddress::v4(key.src), key.srcPort},
                             app.serverStableId[serverIndex],
                             app.sessionTimeout,
                             false};
   syncWrite.overwrite = true;  // a reused client port must not find the old server
-  slow.unlock();
-  for (size_t i = 0; i < evictedCount; ++i) onRemoved(evicted[i]);
+  const auto result = createSession(init, app, slow, now);
+  const bool sync = app.sessionSync && result.status == SessionTable::CreateStatus::kCreated;
   // Session sync: the decision for this 5-tuple goes to the store too, for
   // an engine the network may move the connection to. Nobody waits for it.
   if (RemoteAffinity* remote = shared_.remote(); sync && remote) {
@@ -503,20 +483,7 @@ Verdict PacketProcessor::recoverSession(PacketView& v, const FlowKey4& key, uint
   init.expiresAt = now + app->sessionTimeout;
   init.epoch = cur->epoch();
   // Mid-stream: the HTTP filter cannot find its place, so it stays off.
-  SessionInfo evicted[4];
-  size_t evictedCount = 0;
-  shared_.sessionCreated(init.epoch);
-  auto result = shared_.table.create(init, now, [&](const SessionInfo& i) {
-    if (evictedCount < std::size(evicted)) evicted[evictedCount++] = i;
-  });
-  if (result.status != SessionTable::CreateStatus::kCreated) {
-    shared_.sessionEnded(init.epoch);
-    app->pool->release(serverIndex);
-  } else {
-    app->counters.bump(&AppCounters::sessionsCreated);
-  }
-  slow.unlock();
-  for (size_t i = 0; i < evictedCount; ++i) onRemoved(evicted[i]);
+  const auto result = createSession(init, *app, slow, now);
   switch (result.status) {
     case SessionTable::CreateStatus::kCreated:
       counters_.add(Counter::kSessionSyncRecoveries);
@@ -652,6 +619,34 @@ size_t PacketProcessor::resume(uint32_t now, PacketBuffer* const* out, uint16_t*
     finish(i, AffinityReply{0, false, false, parked_[i].proposal});
   }
   return n;
+}
+
+SessionTable::CreateResult PacketProcessor::createSession(const SessionInit& init,
+                                                          const AppRuntime& app,
+                                                          std::shared_lock<std::shared_mutex>& slow,
+                                                          uint32_t now) {
+  // An expired holder that create() removes is released after the slow-path
+  // lock is dropped: onRemoved() takes it too, and a shared_mutex may not be
+  // locked twice by one thread (a waiting publish() would deadlock it).
+  SessionInfo evicted[4];
+  size_t evictedCount = 0;
+  shared_.sessionCreated(init.epoch);  // before the session can be seen, and ended
+  auto result = shared_.table.create(init, now, [&](const SessionInfo& i) {
+    if (evictedCount < std::size(evicted)) evicted[evictedCount++] = i;
+  });
+  // Counts change only under the lock, so publish() carries them exactly.
+  if (result.status != SessionTable::CreateStatus::kCreated) {
+    shared_.sessionEnded(init.epoch);
+    app.pool->release(init.serverIndex);
+    if (init.httpSlot != 0) shared_.httpFlows.release(init.httpSlot);
+    if (result.status == SessionTable::CreateStatus::kFull)
+      app.counters.bump(&AppCounters::dropTableFull);
+  } else {
+    app.counters.bump(&AppCounters::sessionsCreated);
+  }
+  slow.unlock();
+  for (size_t i = 0; i < evictedCount; ++i) onRemoved(evicted[i]);
+  return result;
 }
 
 uint32_t PacketProcessor::newHttpFlow(const PacketView& syn) {

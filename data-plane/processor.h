@@ -35,6 +35,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <shared_mutex>
 
 #include "data-plane/affinity_store.h"
 #include "data-plane/counters.h"
@@ -136,6 +137,12 @@ class PacketProcessor {
   // client (egress) or from the server (ingress, `key` its ingress key).
   Verdict recoverSession(PacketView& v, const FlowKey4& key, uint64_t hash, uint32_t now,
                          const AffinityReply* resumed);
+  // Creates the session `init` of `app` (its server's count already taken)
+  // under the slow-path lock `slow`, which it releases; on failure the count,
+  // the epoch and any HTTP slot are given back. Sessions it evicted are ended
+  // after the lock is dropped.
+  SessionTable::CreateResult createSession(const SessionInit& init, const AppRuntime& app,
+                                           std::shared_lock<std::shared_mutex>& slow, uint32_t now);
   // Parks the packet being handled with `request` (its token is set here).
   // False when there is no room, it is too large, or the store's queue is full.
   bool park(const PacketView& v, AffinityRequest request, bool sessionSync);
