@@ -1,8 +1,11 @@
 // Data-plane benchmarks (BENCHMARKS.md has the figures and the command).
 //   BM_FastPath/N: established sessions, N of them in the table; bursts of 32
 //                  client packets to random sessions, rewritten and checksummed.
-//   BM_SlowPath:   new connections: SYN -> application match -> least-connections
-//                  pick -> session create -> DNAT.
+//   BM_FastPathLoops/threads:T: the same with 1M sessions, from 1 or 2 loops
+//                  (threads) at once on one shared table: the scaling figure.
+//   BM_SlowPath/capacity:C: new connections: SYN -> application match ->
+//                  least-connections pick -> session create -> DNAT, until the
+//                  table of C sessions is full (then a fresh table).
 //   BM_HttpRequest/filter:F: keep-alive requests and the server's ACKs, with the
 //                  HTTP filter (parse, Host rewrite, log entry) or without.
 // One thread: the figures are per core.
@@ -51,6 +54,21 @@ TcpPacketSpec clientPacket(uint32_t i, uint8_t flags) {
   return s;
 }
 
+constexpr size_t kPackets = 1 << 16;
+constexpr size_t kLength = 40;
+
+// kPackets client ACKs of 40 bytes to random sessions among `sessions`, so
+// lookups miss the caches as real traffic over a large table would.
+std::vector<uint8_t> randomAcks(uint32_t sessions, uint32_t seed) {
+  std::vector<uint8_t> all(kPackets * kLength);
+  std::mt19937 rng(seed);
+  for (size_t i = 0; i < kPackets; ++i) {
+    auto p = buildTcp(clientPacket(rng() % sessions, tcpflag::kAck));
+    std::memcpy(&all[i * kLength], p.data(), kLength);
+  }
+  return all;
+}
+
 void BM_FastPath(benchmark::State& state) {
   const uint32_t sessions = static_cast<uint32_t>(state.range(0));
   // Packets handed to processBurst at once: 32 (hash all, prefetch, then
@@ -62,15 +80,8 @@ void BM_FastPath(benchmark::State& state) {
     e.loop->process(p.data(), p.size(), 0, Direction::kEgress, 1);
   }
   if (e.shared.table.size() != sessions) state.SkipWithError("table not filled");
-  // 64k packets to random sessions, so lookups miss the cache as they would.
-  constexpr size_t kPackets = 1 << 16;
-  constexpr size_t kLength = 40;
-  std::vector<uint8_t> pristine(kPackets * kLength), work(pristine.size());
-  std::mt19937 rng(7);
-  for (size_t i = 0; i < kPackets; ++i) {
-    auto p = buildTcp(clientPacket(rng() % sessions, tcpflag::kAck));
-    std::memcpy(&pristine[i * kLength], p.data(), kLength);
-  }
+  const std::vector<uint8_t> pristine = randomAcks(sessions, 7);
+  std::vector<uint8_t> work(pristine.size());
   PacketRef burst[32];
   size_t next = 0;
   for (auto _ : state) {
@@ -87,24 +98,56 @@ void BM_FastPath(benchmark::State& state) {
     state.SkipWithError("fast path missed");
 }
 BENCHMARK(BM_FastPath)
+    ->Args({10'000, 32})
     ->Args({100'000, 32})
     ->Args({1'000'000, 32})
+    ->Args({10'000'000, 32})
     ->Args({1'000'000, 1})
     ->ArgNames({"sessions", "burst"})
     ->Unit(benchmark::kMicrosecond);
 
-void BM_SlowPath(benchmark::State& state) {
-  constexpr uint32_t kCapacity = 1 << 20;
-  constexpr size_t kLength = 40;
-  // Every SYN built up front (40 MiB), so the loop measures the data plane only.
-  static const std::vector<uint8_t> syns = [] {
-    std::vector<uint8_t> all(size_t{kCapacity} * kLength);
-    for (uint32_t i = 0; i < kCapacity; ++i) {
+// Scaling over packet loops: 1 or 2 threads, each a loop of its own
+// (PacketProcessor) on one shared table of 1M sessions, bursts of 32 to
+// random sessions. items_per_second is the total over the threads; its ratio
+// between Threads:2 and Threads:1 is the scaling figure.
+void BM_FastPathLoops(benchmark::State& state) {
+  constexpr uint32_t kSessions = 1'000'000;
+  static Engine* shared = [] {
+    auto* e = new Engine(kSessions);  // kept for the process: every run shares it
+    for (uint32_t i = 0; i < kSessions; ++i) {
       auto p = buildTcp(clientPacket(i, tcpflag::kSyn));
-      std::memcpy(&all[size_t{i} * kLength], p.data(), kLength);
+      e->loop->process(p.data(), p.size(), 0, Direction::kEgress, 1);
     }
-    return all;
+    return e;
   }();
+  PacketProcessor loop(shared->shared, LinkType::kRawIp);
+  const std::vector<uint8_t> pristine =
+      randomAcks(kSessions, static_cast<uint32_t>(state.thread_index()) + 11);
+  std::vector<uint8_t> work(pristine.size());
+  PacketRef burst[32];
+  size_t next = 0;
+  for (auto _ : state) {
+    std::memcpy(&work[next * kLength], &pristine[next * kLength], 32 * kLength);
+    for (size_t i = 0; i < 32; ++i)
+      burst[i] = {&work[(next + i) * kLength], kLength, 0, Direction::kEgress};
+    loop.processBurst(burst, 32, 2);
+    next = (next + 32) % kPackets;
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * 32);
+  if (loop.counters().get(Counter::kEgressNat) < static_cast<uint64_t>(state.iterations()) * 32)
+    state.SkipWithError("fast path missed");
+}
+BENCHMARK(BM_FastPathLoops)->Threads(1)->Threads(2)->UseRealTime()->Unit(benchmark::kMicrosecond);
+
+void BM_SlowPath(benchmark::State& state) {
+  const auto kCapacity = static_cast<uint32_t>(state.range(0));
+  // Every SYN built up front (40 bytes a session, kept for the larger runs),
+  // so the loop measures the data plane only.
+  static std::vector<uint8_t> syns;
+  for (size_t have = syns.size() / kLength; have < kCapacity; ++have) {
+    auto p = buildTcp(clientPacket(static_cast<uint32_t>(have), tcpflag::kSyn));
+    syns.insert(syns.end(), p.begin(), p.begin() + kLength);
+  }
   auto e = std::make_unique<Engine>(kCapacity);
   uint8_t p[kLength];
   uint32_t i = 0;
@@ -121,7 +164,12 @@ void BM_SlowPath(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
   if (e->loop->counters().get(Counter::kSessionsCreated) == 0) state.SkipWithError("no session");
 }
-BENCHMARK(BM_SlowPath)->Unit(benchmark::kNanosecond);
+BENCHMARK(BM_SlowPath)
+    ->Arg(10'000)
+    ->Arg(1 << 20)
+    ->Arg(10'000'000)
+    ->ArgName("capacity")
+    ->Unit(benchmark::kNanosecond);
 
 void BM_HttpRequest(benchmark::State& state) {
   const bool filter = state.range(0) != 0;
