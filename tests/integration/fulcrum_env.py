@@ -17,7 +17,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pylib"))
-from fulcrum_testlib import BUILD, binary, read_text, stop_process, wait_for  # noqa: E402,F401
+from fulcrum_testlib import BUILD, binary, read_text, run_cli, stop_process, wait_for  # noqa: E402,F401
 
 
 
@@ -129,13 +129,7 @@ class Env:
 
     # -------------------------------------------------------------- CLI
     def cli(self, *args, check=True, json_out=False, timeout=30):
-        argv = [binary("fulcrum"), "--socket", self.socket] + (["--json"] if json_out else []) + list(args)
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-        if check and r.returncode != 0:
-            raise AssertionError("fulcrum %s failed (%d): %s" % (" ".join(args), r.returncode, r.stderr))
-        if json_out and r.returncode == 0:
-            return json.loads(r.stdout)
-        return r
+        return run_cli(self.socket, *args, check=check, json_out=json_out, timeout=timeout)
 
     def syslog(self):
         return read_text(os.path.join(self.dir, "state", "fulcrum.log"))

@@ -1,5 +1,6 @@
 """What the Python integration, end-to-end and benchmark scripts share:
 where the built binaries are, and the one bounded wait they all use."""
+import json
 import os
 import signal
 import subprocess
@@ -56,3 +57,16 @@ def read_text(path):
         return ""
     with open(path, errors="replace") as f:
         return f.read()
+
+
+def run_cli(socket, *args, check=True, json_out=False, timeout=30):
+    """The fulcrum CLI against the management socket `socket`: the parsed JSON
+    with json_out (when it succeeded), else the CompletedProcess; a failure
+    raises when `check`."""
+    argv = [binary("fulcrum"), "--socket", socket] + (["--json"] if json_out else []) + list(args)
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+    if check and r.returncode != 0:
+        raise AssertionError("fulcrum %s failed (%d): %s" % (" ".join(args), r.returncode, r.stderr))
+    if json_out and r.returncode == 0:
+        return json.loads(r.stdout)
+    return r
