@@ -1,7 +1,8 @@
 // fulcrum-data: the data-plane engine daemon.
 //
 //   fulcrum-data [--control ADDR:PORT] [--engine-id ID] [--capacity N] [--loops N]
-//                [--http-connections N] [--io tun|none] [--log-level LEVEL]
+//                [--http-connections N] [--io tun|none] [--tun-io uring|syscalls]
+//                [--busy-poll-us N] [--pin-loops on|off] [--log-level LEVEL]
 //
 // Connects to the control plane (default 127.0.0.1:7080), takes its
 // configuration from it, reports status every second, and keeps forwarding
@@ -41,7 +42,15 @@ constexpr const char* kUsage =
     "  --io          tun (service interfaces are TUN devices; default) or none\n"
     "  --burst       packets a loop takes from a queue per turn, 1 to 32 (default 32)\n"
     "  --offload     on: TUN devices exchange GSO super-packets with partial checksums\n"
-    "                (up to 64 KiB per system call); off: one packet each (default on)\n";
+    "                (up to 64 KiB per system call); off: one packet each (default on)\n"
+    "  --tun-io      uring: TUN bursts through io_uring, a burst's writes in one system\n"
+    "                call, reads in rounds (default; falls back to syscalls, with a log\n"
+    "                line, where the kernel refuses io_uring); syscalls: one read()/write()\n"
+    "                per packet\n"
+    "  --busy-poll-us\n"
+    "                a loop that had packets keeps polling its queues this long before it\n"
+    "                sleeps, yielding the core meanwhile (default 0: sleeps at once)\n"
+    "  --pin-loops   on: loop i runs on core i only (default); off: the scheduler places them\n";
 
 int usage(const std::string& message) {
   std::fprintf(stderr, "fulcrum-data: %s\n%s", message.c_str(), kUsage);
@@ -61,6 +70,9 @@ int main(int argc, char** argv) {
   uint64_t loops = std::max(1u, std::thread::hardware_concurrency());
   uint64_t burst = fulcrum::PacketProcessor::kMaxBurst;
   bool offload = true;
+  fulcrum::TunIo tunIo = fulcrum::TunIo::kUring;
+  uint64_t busyPollUs = 0;
+  bool pinLoops = true;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -103,6 +115,19 @@ int main(int argc, char** argv) {
       if (value != "on" && value != "off")
         return usage("--offload must be on or off, not '" + value + "'");
       offload = value == "on";
+    } else if (arg == "--tun-io") {
+      if (value != "uring" && value != "syscalls")
+        return usage("--tun-io must be uring or syscalls, not '" + value + "'");
+      tunIo = value == "uring" ? fulcrum::TunIo::kUring : fulcrum::TunIo::kSyscalls;
+    } else if (arg == "--busy-poll-us") {
+      char* end = nullptr;
+      busyPollUs = std::strtoull(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || busyPollUs > 1'000'000)
+        return usage("--busy-poll-us must be a number from 0 to 1000000, not '" + value + "'");
+    } else if (arg == "--pin-loops") {
+      if (value != "on" && value != "off")
+        return usage("--pin-loops must be on or off, not '" + value + "'");
+      pinLoops = value == "on";
     } else if (arg == "--io") {
       if (value != "tun" && value != "none")
         return usage("--io must be tun or none, not '" + value + "'");
@@ -138,14 +163,14 @@ int main(int argc, char** argv) {
   fulcrum::Engine engine(engineOptions);
   fulcrum::LoopRunner runner(
       engine,
-      [offload](const std::string& name,
-                std::string* error) -> std::unique_ptr<fulcrum::PacketQueue> {
-        return fulcrum::TunQueue::open(name, offload, error);
+      [offload, tunIo](const std::string& name,
+                       std::string* error) -> std::unique_ptr<fulcrum::PacketQueue> {
+        return fulcrum::TunQueue::open(name, offload, tunIo, error);
       },
       [](const std::string& name, std::string* error) {
         return fulcrum::setInterfaceUp(name, 0, error);
       },
-      burst);
+      burst, static_cast<uint32_t>(busyPollUs), pinLoops);
   runner.start();
 
   event_base* base = event_base_new();
@@ -163,9 +188,11 @@ int main(int argc, char** argv) {
     };
     fulcrum::ControlClient client(base, engine, options);
     client.start();
-    fulcrum::log::info("started: " + std::to_string(capacity) + " sessions, " +
-                       std::to_string(engine.loopCount()) + " packet loops (" + io +
-                       "), control plane at " + endpoint->toString());
+    fulcrum::log::info(
+        "started: " + std::to_string(capacity) + " sessions, " +
+        std::to_string(engine.loopCount()) + " packet loops (" + io +
+        (io == "tun" ? tunIo == fulcrum::TunIo::kUring ? ", io_uring" : ", syscalls" : "") +
+        "), control plane at " + endpoint->toString());
     event_base_dispatch(base);
     fulcrum::log::info("stopping");
   }

@@ -26,19 +26,22 @@ constexpr int kPollMs = 10;
 // within a second of its timeout whether the loop is busy or idle.
 constexpr uint64_t kSweepPeriodMs = 1000;
 
-uint64_t monotonicMs() {
+uint64_t monotonicUs() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
 }
 
 }  // namespace
 
-LoopRunner::LoopRunner(Engine& engine, QueueFactory factory, LinkUp linkUp, size_t burst)
+LoopRunner::LoopRunner(Engine& engine, QueueFactory factory, LinkUp linkUp, size_t burst,
+                       uint32_t busyPollUs, bool pinLoops)
     : engine_(engine),
       factory_(std::move(factory)),
       linkUp_(std::move(linkUp)),
-      burst_(std::clamp<size_t>(burst, 1, kBurst)) {
+      burst_(std::clamp<size_t>(burst, 1, kBurst)),
+      busyPollUs_(busyPollUs),
+      pinLoops_(pinLoops) {
   for (size_t i = 0; i < engine_.loopCount(); ++i) {
     loops_.push_back(std::make_unique<Loop>());
     current_.push_back(std::make_shared<Ports>());
@@ -110,6 +113,7 @@ void LoopRunner::start() {
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   for (size_t i = 0; i < loops_.size(); ++i) {
     loops_[i]->thread = std::thread([this, i] { run(i); });
+    if (!pinLoops_) continue;
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(i % cores, &set);
@@ -212,7 +216,8 @@ void LoopRunner::run(size_t index) {
 
   const uint64_t buckets = engine_.shared().table.bucketCount();
   const uint64_t slice = (buckets + loops_.size() - 1) / loops_.size();
-  uint64_t lastSweepMs = monotonicMs();
+  uint64_t lastSweepMs = monotonicUs() / 1000;
+  uint64_t lastBusyUs = 0;
   while (!stop_.load(std::memory_order_relaxed)) {
     if (me.changed.load(std::memory_order_acquire)) {
       std::lock_guard lock(me.mutex);
@@ -228,13 +233,20 @@ void LoopRunner::run(size_t index) {
       busy |= serve(*p.out, *p.in, p.serviceSet, Direction::kIngress, now);
     }
     busy |= resumeParked(now);
-    const uint64_t nowMs = monotonicMs();
+    const uint64_t nowUs = monotonicUs();
+    const uint64_t nowMs = nowUs / 1000;
     const uint64_t budget = std::min(slice, slice * (nowMs - lastSweepMs) / kSweepPeriodMs + 1);
     if (nowMs != lastSweepMs) {
       processor.expireStep(now, static_cast<uint32_t>(budget));
       lastSweepMs = nowMs;
     }
-    if (!busy) {
+    if (busy) lastBusyUs = nowUs;
+    if (!busy && nowUs - lastBusyUs < busyPollUs_) {
+      // Busy polling: a loop that had packets a moment ago turns again
+      // without sleeping, but lets whatever else waits for this core (the
+      // threads that send and receive its packets, on a small machine) go first.
+      sched_yield();
+    } else if (!busy) {
       processor.idle();
       // Packets waiting for the store are looked after every millisecond.
       const int wait = processor.parked() > 0 ? 1 : kPollMs;

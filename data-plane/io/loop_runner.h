@@ -38,8 +38,15 @@ class LoopRunner {
   using LinkUp = std::function<bool(const std::string& name, std::string* error)>;
 
   // `burst`: packets taken from a queue per turn, 1 to PacketProcessor::kMaxBurst.
+  // `busyPollUs`: after its last packet, a loop keeps polling its queues
+  // without sleeping for this long (0: it sleeps in poll() at once), which
+  // spares the wakeup of a loop that would have slept for microseconds, at
+  // the price of a core spinning meanwhile.
+  // `pinLoops`: loop i runs on core i (modulo the cores) only; otherwise the
+  // scheduler places the loops.
   LoopRunner(Engine& engine, QueueFactory factory, LinkUp linkUp,
-             size_t burst = PacketProcessor::kMaxBurst);
+             size_t burst = PacketProcessor::kMaxBurst, uint32_t busyPollUs = 0,
+             bool pinLoops = true);
   ~LoopRunner();
   LoopRunner(const LoopRunner&) = delete;
   LoopRunner& operator=(const LoopRunner&) = delete;
@@ -73,6 +80,8 @@ class LoopRunner {
   QueueFactory factory_;
   LinkUp linkUp_;
   size_t burst_;
+  uint32_t busyPollUs_;
+  bool pinLoops_;
   std::vector<std::unique_ptr<Loop>> loops_;
   std::vector<std::shared_ptr<const Ports>> current_;  // control thread's view, per loop
   std::atomic<bool> stop_{false};

@@ -1,6 +1,7 @@
 #include "data-plane/io/tun.h"
 
 #include <fcntl.h>
+#include <liburing.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <sys/ioctl.h>
@@ -8,12 +9,26 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
+#include "shared/log.h"
+
 namespace fulcrum {
 
-std::unique_ptr<TunQueue> TunQueue::open(const std::string& name, bool offload,
+namespace {
+
+// Submission queue entries per ring: a burst of PacketProcessor::kMaxBurst
+// fits twice; longer transmits go in chunks.
+constexpr unsigned kRingEntries = 64;
+
+std::atomic<bool> fallbackLogged{false};
+
+}  // namespace
+
+std::unique_ptr<TunQueue> TunQueue::open(const std::string& name, bool offload, TunIo io,
                                          std::string* error) {
   if (name.empty() || name.size() >= IFNAMSIZ) {
     *error = "interface name '" + name + "' must have 1 to " + std::to_string(IFNAMSIZ - 1) +
@@ -42,14 +57,54 @@ std::unique_ptr<TunQueue> TunQueue::open(const std::string& name, bool offload,
       return nullptr;
     }
   }
-  return std::unique_ptr<TunQueue>(new TunQueue(fd, offload));
+  std::unique_ptr<TunQueue> queue(new TunQueue(fd, offload));
+  if (io == TunIo::kUring) {
+    auto ring = std::make_unique<io_uring>();
+    // SUBMIT_ALL: a bad entry does not hold back the rest of a burst;
+    // COOP_TASKRUN: every completion here is posted inline, none needs task
+    // work, so the kernel need not interrupt the loop. Kernels before 5.19
+    // know neither flag.
+    int r = io_uring_queue_init(kRingEntries, ring.get(),
+                                IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN);
+    if (r == -EINVAL) r = io_uring_queue_init(kRingEntries, ring.get(), 0);
+    if (r == 0) {
+      // A registered file saves a file-table lookup and reference per entry;
+      // optional: the plain descriptor works too.
+      queue->fixedFile_ = io_uring_register_files(ring.get(), &fd, 1) == 0;
+      queue->ring_ = std::move(ring);
+    } else if (!fallbackLogged.exchange(true)) {
+      log::warning("io_uring refused (" + std::string(std::strerror(-r)) +
+                   "): TUN queues use read() and write() instead");
+    }
+  }
+  return queue;
 }
 
+TunQueue::TunQueue(int fd, bool offload) : fd_(fd), offload_(offload) {}
+
 TunQueue::~TunQueue() {
+  // Nothing is in flight between calls: every entry a burst submits is
+  // completed before the burst returns.
+  if (ring_) {
+    // The ring's teardown runs later in the kernel, and a registered file
+    // would live until then: the device would outlast the queue, and a
+    // queue opened again at once could find the old one. Unregistering
+    // drops the ring's reference now.
+    if (fixedFile_) io_uring_unregister_files(ring_.get());
+    io_uring_queue_exit(ring_.get());
+  }
   ::close(fd_);
 }
 
 size_t TunQueue::receiveBurst(PacketBuffer** buffers, size_t max) {
+  return ring_ ? receiveUring(buffers, max) : receiveSyscalls(buffers, max);
+}
+
+size_t TunQueue::transmitBurst(PacketBuffer* const* buffers, size_t count) {
+  return ring_ ? transmitUring(buffers, count) : transmitSyscalls(buffers, count);
+}
+
+size_t TunQueue::receiveSyscalls(PacketBuffer** buffers, size_t max) {
   // A TUN queue hands out one packet per read(); there is no batched read.
   size_t n = 0;
   while (n < max) {
@@ -73,7 +128,7 @@ size_t TunQueue::receiveBurst(PacketBuffer** buffers, size_t max) {
   return n;
 }
 
-size_t TunQueue::transmitBurst(PacketBuffer* const* buffers, size_t count) {
+size_t TunQueue::transmitSyscalls(PacketBuffer* const* buffers, size_t count) {
   size_t sent = 0;
   for (size_t i = 0; i < count; ++i) {
     PacketBuffer& b = *buffers[i];
@@ -82,6 +137,126 @@ size_t TunQueue::transmitBurst(PacketBuffer* const* buffers, size_t count) {
       if (::writev(fd_, iov, 2) == static_cast<ssize_t>(kVnetHeaderSize + b.length)) ++sent;
     } else if (::write(fd_, b.data, b.length) == static_cast<ssize_t>(b.length)) {
       ++sent;
+    }
+  }
+  return sent;
+}
+
+namespace {
+
+// Points `sqe` (prepared with descriptor `fd`) at registered file 0 instead.
+void useFixedFile(io_uring_sqe* sqe, bool fixed) {
+  if (!fixed) return;
+  sqe->fd = 0;
+  sqe->flags |= IOSQE_FIXED_FILE;
+}
+
+// Submits what is queued in `ring` and collects `expected` completions, the
+// result of entry i (user_data i) in results[i]. False when the ring fails;
+// the entries are then not (all) submitted and results[] is incomplete.
+bool submitAndReap(io_uring* ring, int* results, unsigned expected) {
+  int r;
+  do {
+    r = io_uring_submit_and_wait(ring, expected);
+  } while (r == -EINTR);
+  if (r < 0 || static_cast<unsigned>(r) != expected) return false;
+  unsigned got = 0;
+  while (got < expected) {
+    io_uring_cqe* cqe = nullptr;
+    r = io_uring_wait_cqe(ring, &cqe);
+    if (r == -EINTR) continue;
+    if (r < 0) return false;
+    results[cqe->user_data] = cqe->res;
+    io_uring_cqe_seen(ring, cqe);
+    ++got;
+  }
+  return true;
+}
+
+}  // namespace
+
+size_t TunQueue::receiveUring(PacketBuffer** buffers, size_t max) {
+  // Rounds of RWF_NOWAIT reads, one io_uring_enter each: a read with nothing
+  // waiting completes at once with -EAGAIN instead of staying posted. A
+  // round that fills completely is followed by one twice its size.
+  const ssize_t header = offload_ ? static_cast<ssize_t>(kVnetHeaderSize) : 0;
+  iovec iov[kRingEntries][2];
+  int results[kRingEntries];
+  size_t n = 0;
+  size_t round = std::max<size_t>(1, readHint_);
+  while (n < max) {
+    round = std::min({round, max - n, static_cast<size_t>(kRingEntries)});
+    for (size_t i = 0; i < round; ++i) {
+      PacketBuffer& b = *buffers[n + i];
+      io_uring_sqe* sqe = io_uring_get_sqe(ring_.get());
+      if (offload_) {
+        iov[i][0] = {b.vnet, kVnetHeaderSize};
+        iov[i][1] = {b.data, kMaxPacketSize};
+        io_uring_prep_readv(sqe, fd_, iov[i], 2, 0);
+      } else {
+        io_uring_prep_read(sqe, fd_, b.data, kMaxPacketSize, 0);
+      }
+      sqe->rw_flags = RWF_NOWAIT;
+      sqe->user_data = i;
+      useFixedFile(sqe, fixedFile_);
+    }
+    if (!submitAndReap(ring_.get(), results, static_cast<unsigned>(round))) {
+      log::warning("io_uring failed on a TUN queue: it uses read() and write() from now on");
+      io_uring_queue_exit(ring_.get());
+      ring_.reset();
+      return n + receiveSyscalls(buffers + n, max - n);
+    }
+    // Reads complete in order, but a packet that arrives during the round
+    // can fill a later read after an earlier one found nothing: move the
+    // filled buffers to the front.
+    size_t filled = n;
+    for (size_t i = 0; i < round; ++i) {
+      const int got = results[i];
+      if (got < 0 && got != -EAGAIN && got != -EINTR) markDead();  // the device is gone
+      if (got <= header) continue;                                 // nothing waiting (or a runt)
+      std::swap(buffers[filled], buffers[n + i]);
+      PacketBuffer& b = *buffers[filled];
+      b.length = static_cast<uint32_t>(got - header);
+      if (!offload_) std::memset(b.vnet, 0, kVnetHeaderSize);
+      ++filled;
+    }
+    const bool full = filled - n == round;
+    n = filled;
+    if (!full) break;
+    round *= 2;
+  }
+  readHint_ = std::min(n + 1, max);
+  return n;
+}
+
+size_t TunQueue::transmitUring(PacketBuffer* const* buffers, size_t count) {
+  iovec iov[kRingEntries][2];
+  int results[kRingEntries];
+  size_t sent = 0;
+  for (size_t start = 0; start < count; start += kRingEntries) {
+    const size_t chunk = std::min<size_t>(count - start, kRingEntries);
+    for (size_t i = 0; i < chunk; ++i) {
+      PacketBuffer& b = *buffers[start + i];
+      io_uring_sqe* sqe = io_uring_get_sqe(ring_.get());
+      if (offload_) {
+        iov[i][0] = {b.vnet, kVnetHeaderSize};
+        iov[i][1] = {b.data, b.length};
+        io_uring_prep_writev(sqe, fd_, iov[i], 2, 0);
+      } else {
+        io_uring_prep_write(sqe, fd_, b.data, b.length, 0);
+      }
+      sqe->user_data = i;
+      useFixedFile(sqe, fixedFile_);
+    }
+    if (!submitAndReap(ring_.get(), results, static_cast<unsigned>(chunk))) {
+      log::warning("io_uring failed on a TUN queue: it uses read() and write() from now on");
+      io_uring_queue_exit(ring_.get());
+      ring_.reset();
+      return sent + transmitSyscalls(buffers + start, count - start);
+    }
+    for (size_t i = 0; i < chunk; ++i) {
+      const size_t want = (offload_ ? kVnetHeaderSize : 0) + buffers[start + i]->length;
+      if (results[i] == static_cast<int>(want)) ++sent;
     }
   }
   return sent;

@@ -26,15 +26,22 @@ and LB namespaces get tcp_tw_reuse=1 and ports 1024-65535 (see SYSCTLS): both
 found necessary, see there.
 
   sudo scripts/bench-e2e [--turns 3] [--duration 5] [--threads 2] [--connections 32]
-                         [--loops 2] [--profile]
+                         [--loops 2] [--profile] [--fulcrum-variant NAME=ARGS ...]
+
+--fulcrum-variant (repeatable) measures Fulcrum more than once per turn, as
+modes fulcrum-NAME, each with fulcrum-data restarted with its extra ARGS
+(split on spaces) before its turn, e.g. --fulcrum-variant "uring=--tun-io
+uring" --fulcrum-variant "syscalls=--tun-io syscalls": the variants then
+share every turn's conditions, and the summary compares each with the first.
 
 --profile adds one more, unmeasured, short-connection run through Fulcrum
 under `perf record -g` of fulcrum-data and prints where its time goes.
 
 Prints per mode and connection style the median requests/s of the turns,
 p50 and p99 latency (medians of the turns), the CPU the whole machine spent
-per request, then Fulcrum/nftables and Fulcrum/HAProxy (requests/s) and
-Fulcrum's p99 minus HAProxy's, against issue 7's targets. Everything runs in
+per request and the load balancer process's own (Fulcrum, HAProxy), then
+Fulcrum/nftables and Fulcrum/HAProxy (requests/s) and Fulcrum's p99 minus
+HAProxy's, against issue 7's targets. Everything runs in
 the topology's namespaces and goes with them, also on failure or Ctrl-C."""
 import argparse
 import os
@@ -52,14 +59,24 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import topology  # noqa: E402
 from topology import FACADE, SERVERS, TABLE_FACADE, TABLE_REPLIES, wait_for  # noqa: E402
 
-MODES = ("fulcrum", "nftables", "haproxy")
+MODES = ("fulcrum", "nftables", "haproxy")  # without --fulcrum-variant
 STYLES = ("close", "keep-alive")
 NFT_TABLE = "fulcrum_bench"
 PROBE_REQUESTS = 12
 HZ = os.sysconf("SC_CLK_TCK")
-# The client address each mode's connections come from (see Bench.switch).
-CLIENT_SOURCE = {"fulcrum": topology.CLIENT_EXTRA[0], "nftables": topology.CLIENT_EXTRA[1],
-                 "haproxy": topology.CLIENT_EXTRA[2]}
+def is_fulcrum(mode):
+    return mode == "fulcrum" or mode.startswith("fulcrum-")
+
+
+def modes_of(variants):
+    """The modes of a run, and the client address each mode's connections
+    come from (see Bench.switch): Fulcrum's variants (or plain "fulcrum"),
+    nftables, HAProxy."""
+    modes = ["fulcrum-" + name for name in variants] or ["fulcrum"]
+    modes += ["nftables", "haproxy"]
+    if len(modes) > len(topology.CLIENT_EXTRA):
+        raise SystemExit("at most %d Fulcrum variants" % (len(topology.CLIENT_EXTRA) - 2))
+    return modes, {m: topology.CLIENT_EXTRA[i] for i, m in enumerate(modes)}
 
 CONFIG = "set service-set web inside-interface fs-web-in outside-interface fs-web-out\n" \
          "set application shop service-set web facade %s port 80 algorithm round-robin\n" % FACADE + \
@@ -198,7 +215,10 @@ class Bench:
     def __init__(self, t, args):
         self.t, self.args = t, args
         self.unavailable = {}                        # mode -> why
-        self.runs = {(m, s): [] for m in MODES for s in STYLES}
+        self.variants = dict(args.fulcrum_variant)  # mode name -> extra fulcrum-data arguments
+        self.modes, self.client_source = modes_of([n[len("fulcrum-"):] for n in self.variants])
+        self.variant_running = None                  # the variant fulcrum-data runs as (None: plain)
+        self.runs = {(m, s): [] for m in self.modes for s in STYLES}
         self.checks = []                             # what the verifications saw
         self.fulcrum_pid = t.procs["data"][0].pid    # ip netns exec execs fulcrum-data
         self.haproxy_dir = os.path.join(t.dir, "haproxy")
@@ -258,7 +278,7 @@ class Bench:
         state = {"fulcrum": self.fulcrum_routed(), "nftables": self.nft_table_present(),
                  "haproxy": self.t.running("haproxy") or self.facade_listened()}
         on = [m for m, v in state.items() if v]
-        if on != ([mode] if mode else []):
+        if on != (["fulcrum" if is_fulcrum(mode) else mode] if mode else []):
             raise AssertionError("expected only %s to serve the façade, found %s" % (mode, on or "none"))
 
     def switch(self, mode):
@@ -272,8 +292,22 @@ class Bench:
         # carry a socket: the SYN never reaches Fulcrum (and the client's
         # TIME_WAITs, Fulcrum's sessions and conntrack's entries would mix).
         self.t.ns(self.t.ns_cli, ["ip", "route", "replace", FACADE + "/32", "dev", "eth0",
-                                  "src", CLIENT_SOURCE[mode]])
-        if mode == "fulcrum":
+                                  "src", self.client_source[mode]])
+        if mode in self.variants and self.variant_running != mode:
+            # Another variant's turn: fulcrum-data again with this one's
+            # arguments (its counters start from 0).
+            self.t.stop("data")
+            # Its TUN devices go a moment after it: the new one must not
+            # take the old ones for its own.
+            wait_for("the TUN devices of the stopped fulcrum-data gone", lambda: not any(
+                self.t.lb("ip", "link", "show", dev, check=False).returncode == 0
+                for dev in (topology.INSIDE, topology.OUTSIDE)), timeout=10)
+            self.t.data_args = self.variants[mode]
+            self.t.start_data()
+            self.fulcrum_pid = self.t.procs["data"][0].pid
+            self.variant_running = mode
+            self.rx_after_fulcrum = None
+        if is_fulcrum(mode):
             c = self.fulcrum_counters()
             if self.rx_after_fulcrum is not None:
                 moved = self.fulcrum_ipv4(c) - self.rx_after_fulcrum
@@ -340,7 +374,7 @@ class Bench:
 
     def path_count(self, mode):
         """New connections the path saw so far (Fulcrum: sessions created)."""
-        if mode == "fulcrum":
+        if is_fulcrum(mode):
             return self.fulcrum_sessions(self.fulcrum_counters())
         if mode == "nftables":
             return self.nft_counter()  # the rule sees the first packet of each connection
@@ -358,7 +392,7 @@ class Bench:
         served = sorted(a.split(":", 1)[1] for a in answers if a.startswith("200:"))
         if bad or set(served) != set(SERVERS):
             raise AssertionError("%s: the probe got %s" % (mode, " ".join(answers)))
-        if mode == "fulcrum":
+        if is_fulcrum(mode):
             got = wait_for("Fulcrum counting the probe", lambda: (lambda n: n if n - before >= PROBE_REQUESTS else 0)(
                 self.path_count(mode)), timeout=6) - before
         else:
@@ -366,8 +400,8 @@ class Bench:
         if got < PROBE_REQUESTS:
             raise AssertionError("%s counted %d of the probe's %d connections" % (mode, got, PROBE_REQUESTS))
         spread = ", ".join("%s %d" % (s, served.count(s)) for s in sorted(SERVERS))
-        what = {"fulcrum": "sessions_created", "nftables": "nft rule counter",
-                "haproxy": "frontend stot"}[mode]
+        what = "sessions_created" if is_fulcrum(mode) else {"nftables": "nft rule counter",
+                                                             "haproxy": "frontend stot"}[mode]
         if hs is not None:
             hs2 = self.haproxy_stat()
             spread += " (HAProxy per server: %s)" % ", ".join(
@@ -377,7 +411,7 @@ class Bench:
 
     # ------------------------------------------------------------ measuring
     def lb_pid(self, mode):
-        if mode == "fulcrum":
+        if is_fulcrum(mode):
             return self.fulcrum_pid
         if mode == "haproxy":
             return self.t.procs["haproxy"][0].pid
@@ -400,18 +434,22 @@ class Bench:
         res["cpu_us"] = (busy1 - busy0) / HZ / max(res["requests"], 1) * 1e6
         res["softirq_share"] = (soft1 - soft0) / max(busy1 - busy0, 1)
         res["lb_cores"] = (lb1 - lb0) / HZ / (t1 - t0) if pid else None
+        # The load balancer process's own CPU per request (user and system
+        # time of its threads; not the softirq work it causes elsewhere).
+        res["lb_us"] = (lb1 - lb0) / HZ / max(res["requests"], 1) * 1e6 if pid else None
         res["busy_cores"] = (busy1 - busy0) / HZ / (t1 - t0)
         if record:
             self.runs[(mode, style)].append(res)
         say("  %-9s %-10s %9.0f req/s  p50 %7.2f ms  p99 %7.2f ms  %5.1f µs CPU/req  cores busy %.2f%s  "
             "path connections %d%s" % (
                 mode, style, res["rps"], res["p50"], res["p99"], res["cpu_us"], res["busy_cores"],
-                "" if res["lb_cores"] is None else " (LB process %.2f)" % res["lb_cores"],
+                "" if res["lb_cores"] is None else " (LB process %.2f, %.1f µs/req)" % (
+                    res["lb_cores"], res["lb_us"]),
                 res["connections"], ("  errors %s" % res["errors"]) if res["errors"] else ""))
 
     def turn(self, n):
         say("turn %d" % n)
-        for mode in MODES:
+        for mode in self.modes:
             if mode in self.unavailable:
                 continue
             try:
@@ -424,7 +462,7 @@ class Bench:
                 continue
             for style in STYLES:
                 self.wrk(mode, style)
-            if mode == "fulcrum":
+            if is_fulcrum(mode):
                 self.rx_after_fulcrum = self.fulcrum_ipv4(self.fulcrum_counters())
         self.all_off()
 
@@ -436,14 +474,16 @@ class Bench:
             say("--profile: perf is not installed (Debian: linux-perf)")
             return
         say("profile (unmeasured run, perf record -g -p fulcrum-data):")
-        self.switch("fulcrum")
-        self.verify("fulcrum")
+        mode = self.modes[0]
+        say("  (%s)" % mode)
+        self.switch(mode)
+        self.verify(mode)
         data = os.path.join(self.t.dir, "perf.data")
         p = subprocess.Popen(["perf", "record", "-q", "-g", "-o", data, "-p", str(self.fulcrum_pid), "--",
                               "sleep", str(max(1, self.args.duration - 1))],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            self.wrk("fulcrum", "close", record=False)
+            self.wrk(mode, "close", record=False)
         finally:
             p.wait(30)
         self.all_off()
@@ -456,7 +496,7 @@ class Bench:
                               "none"], capture_output=True, text=True, timeout=120).stdout
         wanted = ("tun_chr_write_iter", "tun_chr_read_iter", "__netif_receive_skb_one_core", "process_backlog",
                   "tcp_v4_rcv", "ip_forward", "fib_table_lookup", "do_sys_poll", "try_to_wake_up",
-                  "PacketProcessor::processBurst", "SessionTable::Stripe::lock")
+                  "PacketProcessor::processBurst", "SessionTable::Stripe::lock", "io_uring_enter", "io_issue_sqe")
         for line in sym.splitlines():
             if not line.startswith("#") and any(w in line for w in wanted):
                 say("  with children " + " ".join(line.split()))
@@ -476,6 +516,7 @@ class Bench:
         for key, runs in self.runs.items():
             if runs:
                 agg[key] = {k: med([r[k] for r in runs]) for k in ("rps", "p50", "p99", "cpu_us")}
+                agg[key]["lb_us"] = med([r["lb_us"] for r in runs]) if runs[0]["lb_us"] is not None else None
                 agg[key]["all"] = [r["rps"] for r in runs]
                 errs = {}
                 for r in runs:
@@ -483,24 +524,35 @@ class Bench:
                         errs[k] = errs.get(k, 0) + v
                 agg[key]["errors"] = errs
         say("")
-        say("| path | connections | requests/s (median) | per turn | p50 ms | p99 ms | CPU µs/request | wrk errors |")
-        say("|---|---|---|---|---|---|---|---|")
+        say("| path | connections | requests/s (median) | per turn | p50 ms | p99 ms | CPU µs/request "
+            "| LB process µs/request | wrk errors |")
+        say("|---|---|---|---|---|---|---|---|---|")
         for style in STYLES:
-            for mode in MODES:
+            for mode in self.modes:
                 a = agg.get((mode, style))
                 if not a:
-                    say("| %s | %s | not measured | | | | | |" % (mode, style))
+                    say("| %s | %s | not measured | | | | | | |" % (mode, style))
                     continue
-                say("| %s | %s | **%s** | %s | %.2f | %.2f | %.1f | %s |" % (
+                say("| %s | %s | **%s** | %s | %.2f | %.2f | %.1f | %s | %s |" % (
                     mode, style, "{:,.0f}".format(a["rps"]), " / ".join("{:,.0f}".format(x) for x in a["all"]),
-                    a["p50"], a["p99"], a["cpu_us"],
+                    a["p50"], a["p99"], a["cpu_us"], "" if a["lb_us"] is None else "%.1f" % a["lb_us"],
                     ", ".join("%s %d" % kv for kv in sorted(a["errors"].items())) or "none"))
         say("")
-        for style in STYLES:
-            f = agg.get(("fulcrum", style))
+        fulcrums = [m for m in self.modes if is_fulcrum(m)]
+        for style, mode in [(s, m) for s in STYLES for m in fulcrums]:
+            f = agg.get((mode, style))
             if not f:
                 continue
             parts = []
+            first = agg.get((fulcrums[0], style))
+            if mode != fulcrums[0] and first:
+                # Per turn too: the variants ran back to back in each turn.
+                mine, theirs = self.runs[(mode, style)], self.runs[(fulcrums[0], style)]
+                per_turn = [a["rps"] / b["rps"] for a, b in zip(mine, theirs)]
+                parts.append("%s/%s %.2f (per turn %s; machine CPU/request %.2f, fulcrum-data CPU/request "
+                             "%.2f)" % (mode, fulcrums[0], f["rps"] / first["rps"],
+                                        " ".join("%.2f" % x for x in per_turn), f["cpu_us"] / first["cpu_us"],
+                                        f["lb_us"] / first["lb_us"]))
             for other, target in (("nftables", 0.8), ("haproxy", 1.5)):
                 o = agg.get((other, style))
                 if not o:
@@ -511,12 +563,12 @@ class Bench:
                 if style == "close":
                     verdict = " (target >= %.1f: %s)" % (target, "met" if ratio >= target else
                                                           "missed by %.0f %%" % ((1 - ratio / target) * 100))
-                parts.append("Fulcrum/%s %.2f%s" % (other, ratio, verdict))
+                parts.append("%s/%s %.2f%s" % (mode, other, ratio, verdict))
             h = agg.get(("haproxy", style))
             if h:
                 d = f["p99"] - h["p99"]
-                parts.append("Fulcrum p99 - HAProxy p99 = %+.2f ms%s" % (
-                    d, (" (target <= 0: %s)" % ("met" if d <= 0 else "missed")) if style == "close" else ""))
+                parts.append("%s p99 - HAProxy p99 = %+.2f ms%s" % (
+                    mode, d, (" (target <= 0: %s)" % ("met" if d <= 0 else "missed")) if style == "close" else ""))
             say("%s: %s" % (style, "; ".join(parts)))
         for mode, why in self.unavailable.items():
             say("%s: NOT MEASURED: %s" % (mode, why))
@@ -547,19 +599,32 @@ def main():
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--loops", type=int, default=2, help="Fulcrum's packet loops (default 2, one per core)")
     ap.add_argument("--profile", action="store_true", help="one more run through Fulcrum under perf record")
+    ap.add_argument("--fulcrum-variant", action="append", default=[], metavar="NAME=ARGS",
+                    help="measure Fulcrum as mode fulcrum-NAME (instead of plain fulcrum), fulcrum-data "
+                         "restarted with the extra arguments ARGS for its turns (repeatable)")
     args = ap.parse_args()
+    variants = []
+    for v in args.fulcrum_variant:
+        name, sep, extra = v.partition("=")
+        if not sep or not re.fullmatch(r"[\w.-]+", name) or name in [n for n, _ in variants]:
+            ap.error("--fulcrum-variant %r: NAME=ARGS, a distinct word as NAME" % v)
+        variants.append(("fulcrum-" + name, extra.split()))
+    args.fulcrum_variant = variants
     if os.geteuid() != 0:
         sys.exit("bench_e2e needs root (network namespaces, TUN devices)")
     for tool in ("wrk", "nginx"):
         if not shutil.which(tool):
             sys.exit("%s is not installed (scripts/setup-deps)" % tool)
+    modes, sources = modes_of([m[len("fulcrum-"):] for m, _ in args.fulcrum_variant])
     start = time.monotonic()
     for line in machine():
         say(line)
     say("wrk -t%d -c%d -d%ds --latency --timeout 2s [-H 'Connection: close'] http://%s/ ; %d turns, order %s"
-        % (args.threads, args.connections, args.duration, FACADE, args.turns, " ".join(MODES)))
-    say("Fulcrum: %d loops, no HTTP filter; client address per mode: %s" % (
-        args.loops, ", ".join("%s %s" % kv for kv in CLIENT_SOURCE.items())))
+        % (args.threads, args.connections, args.duration, FACADE, args.turns, " ".join(modes)))
+    say("Fulcrum: %d loops, no HTTP filter%s; client address per mode: %s" % (
+        args.loops, "".join("; %s: fulcrum-data %s" % (m, " ".join(a) or "(defaults)")
+                            for m, a in args.fulcrum_variant),
+        ", ".join("%s %s" % kv for kv in sources.items())))
     with topology.Topology(loops=args.loops) as t:
         t.up(CONFIG)
         tune(t)

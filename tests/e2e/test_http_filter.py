@@ -18,8 +18,9 @@ What they check:
   - under wrk (paced to some thousands of requests a second): as many
     request lines as nginx logged requests, no HTTP drops; at full speed,
     every request is a line or counted in engine_logs_dropped.
-HttpFilterTest runs fulcrum-data as by default (TUN offloads on);
-NoOffloadTest runs the rewrite tests again with --offload off.
+HttpFilterTest runs fulcrum-data as by default (TUN offloads on, TUN I/O
+through io_uring); NoOffloadTest runs the rewrite tests again with --offload
+off, SyscallsTest with --tun-io syscalls.
 
 Request lines reach the syslog file in batches (every ~100 ms) and counters
 with the engine's status (every second): both are waited for, with bounds.
@@ -318,7 +319,16 @@ class HttpFilterCase(test_e2e.E2ETest):
 
 class HttpFilterTest(HttpFilterCase):
     """fulcrum-data as by default: TUN offloads on (GSO super-packets of up
-    to 64 KiB reach the filter)."""
+    to 64 KiB reach the filter), TUN I/O through io_uring."""
+
+    def test_queues_use_io_uring(self):
+        """The engine really runs its queues through io_uring (the default):
+        it says so at start and never fell back to system calls."""
+        log = self.t.log("data")
+        if "io_uring refused" in log:
+            self.skipTest("this kernel refuses io_uring (the engine fell back to system calls, as it should)")
+        self.assertIn("packet loops (tun, io_uring)", log)
+        self.assertNotIn("io_uring failed", log)
 
     def test_host_names_the_server(self):
         """Servers on 80: the façade Host (also with ":80", and the façade
@@ -499,6 +509,20 @@ class NoOffloadTest(HttpFilterCase):
     and bodies cross the filter in 1448-byte pieces."""
 
     DATA_ARGS = ("--offload", "off")
+    test_host_names_the_server_with_its_port = HttpFilterTest.test_host_names_the_server_with_its_port
+    test_transfers_through_a_longer_host = HttpFilterTest.test_transfers_through_a_longer_host
+    test_transfers_through_a_shorter_host = HttpFilterTest.test_transfers_through_a_shorter_host
+    test_keep_alive_connections_log_every_request = (
+        HttpFilterTest.test_keep_alive_connections_log_every_request)
+
+
+
+class SyscallsTest(HttpFilterCase):
+    """fulcrum-data --tun-io syscalls: the TUN queues' bursts with one
+    read()/write() per packet instead of io_uring (the default), the same
+    transfers and request logs as HttpFilterTest."""
+
+    DATA_ARGS = ("--tun-io", "syscalls")
     test_host_names_the_server_with_its_port = HttpFilterTest.test_host_names_the_server_with_its_port
     test_transfers_through_a_longer_host = HttpFilterTest.test_transfers_through_a_longer_host
     test_transfers_through_a_shorter_host = HttpFilterTest.test_transfers_through_a_shorter_host

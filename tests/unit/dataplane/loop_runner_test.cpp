@@ -53,6 +53,8 @@ class SocketQueue final : public PacketQueue {
 
 class LoopRunnerTest : public ::testing::Test {
  protected:
+  virtual uint32_t busyPollUs() const { return 0; }
+
   void SetUp() override {
     Engine::Options o;
     o.capacity = 4096;
@@ -71,7 +73,8 @@ class LoopRunnerTest : public ::testing::Test {
           std::lock_guard lock(mutex_);
           up_.push_back(name);
           return true;
-        });
+        },
+        PacketProcessor::kMaxBurst, busyPollUs());
     pb::ConfigSnapshot snapshot;
     snapshot.set_generation(1);
     snapshot.set_config_text(
@@ -112,6 +115,9 @@ class LoopRunnerTest : public ::testing::Test {
     return {};
   }
 
+  // 20 connections' SYN through the loops to the server, SYN-ACK back.
+  void forwardsBothWays();
+
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<LoopRunner> runner_;
   std::mutex mutex_;
@@ -119,7 +125,13 @@ class LoopRunnerTest : public ::testing::Test {
   std::vector<std::string> up_;
 };
 
-TEST_F(LoopRunnerTest, ForwardsBothWaysThroughTheLoops) {
+// The same loops, busy polling for 1 ms after each packet before they sleep.
+class LoopRunnerBusyPollTest : public LoopRunnerTest {
+ protected:
+  uint32_t busyPollUs() const override { return 1000; }
+};
+
+void LoopRunnerTest::forwardsBothWays() {
   EXPECT_EQ(peers_["fs-in"].size(), 2u);  // one queue per loop
   EXPECT_EQ(peers_["fs-out"].size(), 2u);
   EXPECT_EQ(up_, (std::vector<std::string>{"fs-in", "fs-out"}));
@@ -154,6 +166,14 @@ TEST_F(LoopRunnerTest, ForwardsBothWaysThroughTheLoops) {
     EXPECT_EQ(v.srcPort(), 80);
   }
   EXPECT_EQ(engine_->shared().table.size(), 20u);
+}
+
+TEST_F(LoopRunnerTest, ForwardsBothWaysThroughTheLoops) {
+  forwardsBothWays();
+}
+
+TEST_F(LoopRunnerBusyPollTest, ForwardsBothWaysWhileBusyPolling) {
+  forwardsBothWays();
 }
 
 TEST_F(LoopRunnerTest, QueuesOfAVanishedDeviceAreReopened) {
