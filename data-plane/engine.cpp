@@ -265,7 +265,7 @@ void Engine::dumpSessions(const pb::SessionDumpRequest& request, pb::SessionDump
   shared_.table.forEach([&](const SessionInfo& s) {
     if (s.kind != SessionKind::kApplication) return;
     if (static_cast<int32_t>(s.expiresAt - now) <= 0) return;  // over, not yet swept
-    // The session is alive while we hold its stripe, and so is its epoch's
+    // The session is alive while we hold its bucket, and so is its epoch's
     // configuration.
     const EngineConfig* made = shared.byEpoch(s.epoch);
     if (!made || s.app >= made->apps().size()) return;

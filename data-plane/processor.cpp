@@ -46,7 +46,7 @@ bool isInitialSyn(uint8_t flags) {
 }
 
 // Applies a packet to a session's state word and refreshes its expiry. Runs
-// under the entry's stripe lock; the CAS covers the other direction's loop.
+// under the entry's bucket lock; the CAS covers the other direction's loop.
 TcpState advance(Session4& s, uint8_t flags, Direction from, const TcpTimeouts& t,
                  uint32_t establishedTimeout, uint32_t now) {
   uint32_t w = s.stateWord.load(std::memory_order_seq_cst);
@@ -59,8 +59,12 @@ TcpState advance(Session4& s, uint8_t flags, Direction from, const TcpTimeouts& 
   if (state_word::state(w) == TcpState::kClosed && next == w) return TcpState::kClosed;
   for (;;) {
     TcpState state = state_word::state(next);
-    s.expiresAt.store(now + tcpStateTimeout(state, t, establishedTimeout),
-                      std::memory_order_seq_cst);
+    // Most packets of a connection land in the same second with the same
+    // deadline: only a changed deadline is written, so the record's line is
+    // not dirtied (and taken from the other direction's core) for nothing.
+    const uint32_t deadline = now + tcpStateTimeout(state, t, establishedTimeout);
+    if (s.expiresAt.load(std::memory_order_seq_cst) != deadline)
+      s.expiresAt.store(deadline, std::memory_order_seq_cst);
     // The other direction's loop may have moved the state on after we read
     // it (an RST): its short deadline must not be overwritten by ours.
     uint32_t again = s.stateWord.load(std::memory_order_seq_cst);
@@ -161,6 +165,14 @@ void PacketProcessor::processBurst(PacketRef* packets, size_t count, uint32_t no
         hashes[i] = shared_.table.hash(keys[i]);
         shared_.table.prefetch(hashes[i]);
       }
+    }
+    // By now the first buckets have arrived: fetch the records they point
+    // at, so the lookups below find bucket and record in cache.
+    for (size_t i = 0; i < n; ++i) {
+      if (status[i] == ParseStatus::kTcpIpv4) shared_.table.prefetchRecord(hashes[i]);
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if (status[i] == ParseStatus::kTcpIpv4) shared_.table.prefetchSecond(hashes[i], keys[i]);
     }
     for (size_t i = 0; i < n; ++i) {
       current_ = &packets[i];

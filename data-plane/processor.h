@@ -151,7 +151,7 @@ class PacketProcessor {
   Verdict newFlow(const FlowKey4& key, uint32_t now);
   // An HTTP filter state for the session a client SYN opens, or 0 (none free).
   uint32_t newHttpFlow(const PacketView& syn);
-  // The filter's egress step for session `s` (under its egress stripe lock).
+  // The filter's egress step for session `s` (under its egress bucket lock).
   bool filterEgress(Session4& s, uint32_t slot, PacketView& v);
   // A session left the table: give its server back, and its flow slot.
   void onRemoved(const SessionInfo& info);

@@ -1,13 +1,9 @@
 #include "data-plane/session_table.h"
 
-#include <bit>
+#include <algorithm>
 #include <thread>
 
-#include "shared/net/hash.h"
-
 namespace fulcrum {
-
-using hash::mix64;
 
 const char* tcpStateName(TcpState s) {
   switch (s) {
@@ -27,31 +23,29 @@ const char* tcpStateName(TcpState s) {
   return "unknown";
 }
 
-void SessionTable::Stripe::lock() {
+void SessionTable::lockContended(uint32_t b) {
+  std::atomic<uint32_t>& word = buckets_[b];
   for (;;) {
-    if (!locked.exchange(true, std::memory_order_acquire)) return;
     // Spin on a plain load so waiting does not bounce the cache line; yield
     // eventually so an oversubscribed machine (tests, CI) still progresses.
-    for (int spins = 0; locked.load(std::memory_order_relaxed); ++spins) {
+    for (int spins = 0; word.load(std::memory_order_relaxed) & kLocked; ++spins) {
       if (spins > 1000) std::this_thread::yield();
     }
+    if ((word.fetch_or(kLocked, std::memory_order_acquire) & kLocked) == 0) return;
   }
 }
 
 SessionTable::SessionTable(uint32_t capacity, uint64_t hashSeed)
-    : capacity_(capacity == 0 ? 1 : capacity), seed_(hashSeed) {
-  // About two buckets per session keeps chains short (mean < 1 at full load)
-  // while the heads cost ~8 bytes per session.
-  uint64_t buckets = std::bit_ceil(uint64_t{capacity_} * 2);
-  if (buckets < kStripes) buckets = kStripes;
-  bucketMask_ = buckets - 1;
-  sessions_ = std::make_unique<Session4[]>(capacity_);
-  buckets_ = std::make_unique<uint32_t[]>(buckets);
-  for (uint64_t i = 0; i < buckets; ++i) buckets_[i] = kEmpty;
-  stripes_ = std::make_unique<Stripe[]>(kStripes);
+    : capacity_(std::clamp<uint32_t>(capacity, 1, kMaxCapacity)), seed_(hashSeed) {
+  // Two buckets per session keep chains short (mean < 1 at full load) for
+  // 8 bytes a session.
+  bucketCount_ = uint64_t{capacity_} * 2;
+  sessions_ = MappedArray<Session4>(capacity_);
+  buckets_ = MappedArray<std::atomic<uint32_t>>(bucketCount_);
+  for (uint64_t i = 0; i < bucketCount_; ++i) buckets_[i].store(kEmpty, std::memory_order_relaxed);
   // Free stack, lowest index on top. Its links live apart from next[] so a
   // loop popping a record never reads a field another loop is writing.
-  freeNext_ = std::make_unique<std::atomic<uint32_t>[]>(capacity_);
+  freeNext_ = MappedArray<std::atomic<uint32_t>>(capacity_);
   for (uint32_t i = 0; i < capacity_; ++i)
     freeNext_[i].store(i + 1 < capacity_ ? i + 1 : kEmpty, std::memory_order_relaxed);
   freeHead_.store(0, std::memory_order_relaxed);
@@ -59,46 +53,31 @@ SessionTable::SessionTable(uint32_t capacity, uint64_t hashSeed)
 
 SessionTable::~SessionTable() = default;
 
-uint64_t SessionTable::hash(const FlowKey4& k) const {
-  uint64_t a = (uint64_t{k.src} << 32) | k.dst;
-  uint64_t b = (uint64_t{k.srcPort} << 48) | (uint64_t{k.dstPort} << 32) |
-               (uint64_t{k.serviceSet} << 8) | static_cast<uint64_t>(k.direction);
-  return mix64(mix64(a ^ seed_) ^ b);
-}
-
-void SessionTable::prefetch(uint64_t h) const {
-  __builtin_prefetch(&buckets_[bucketOf(h)]);
-}
-
-bool SessionTable::keyMatches(const Session4& s, uint32_t side, const FlowKey4& k) const {
-  if (side == 0) {
-    return k.direction == Direction::kEgress && s.client == k.src && s.facade == k.dst &&
-           s.clientPort == k.srcPort && s.facadePort == k.dstPort && s.serviceSet == k.serviceSet;
-  }
-  return k.direction == Direction::kIngress && s.server == k.src && s.client == k.dst &&
-         s.serverPort == k.srcPort && s.clientPort == k.dstPort && s.serviceSet == k.serviceSet;
-}
-
 uint32_t SessionTable::findEntry(uint32_t bucket, const FlowKey4& key) const {
-  for (uint32_t e = buckets_[bucket]; e != kEmpty; e = sessions_[e >> 1].next[e & 1]) {
+  for (uint32_t e = head(bucket); e != kEmpty; e = sessions_[e >> 1].next[e & 1]) {
     if (keyMatches(sessions_[e >> 1], e & 1, key)) return e;
   }
   return kEmpty;
 }
 
 void SessionTable::link(uint32_t bucket, uint32_t entry) {
-  sessions_[entry >> 1].next[entry & 1] = buckets_[bucket];
-  buckets_[bucket] = entry;
+  sessions_[entry >> 1].next[entry & 1] = head(bucket);
+  setHead(bucket, entry);
 }
 
 void SessionTable::unlink(uint32_t bucket, uint32_t entry) {
-  uint32_t* slot = &buckets_[bucket];
-  while (*slot != kEmpty) {
-    if (*slot == entry) {
-      *slot = sessions_[entry >> 1].next[entry & 1];
+  uint32_t e = head(bucket);
+  if (e == entry) {
+    setHead(bucket, sessions_[entry >> 1].next[entry & 1]);
+    return;
+  }
+  while (e != kEmpty) {
+    uint32_t& next = sessions_[e >> 1].next[e & 1];
+    if (next == entry) {
+      next = sessions_[entry >> 1].next[entry & 1];
       return;
     }
-    slot = &sessions_[*slot >> 1].next[*slot & 1];
+    e = next;
   }
 }
 
@@ -155,6 +134,10 @@ void SessionTable::release(uint32_t idx) {
 double SessionTable::bytesPerSession() const {
   return sizeof(Session4) + sizeof(uint32_t) +
          static_cast<double>(bucketCount()) * sizeof(uint32_t) / capacity_;
+}
+
+long SessionTable::hugePageBytes() const {
+  return anonHugePagesIn({&sessions_[0], &buckets_[0], &freeNext_[0]});
 }
 
 }  // namespace fulcrum

@@ -7,13 +7,21 @@
 // Both entries point at one record and age as one: a session is unlinked from
 // both chains in one step, so there are no half-expired sessions.
 //
-// Concurrency: buckets are guarded by striped spinlocks (kStripes of them,
-// each on its own cache line). A lookup holds one stripe for the length of a
-// chain walk and the caller's per-packet update, never across a whole packet.
-// create() and removals take both stripes of a session in ascending order.
-// TCP state and expiry are atomics because the egress and ingress entries of
-// one session may be used by two loops at once under different stripes.
-// Free records sit on a lock-free tagged stack.
+// Concurrency: every bucket is its own spinlock. A bucket is one 32-bit word,
+// the chain's head entry in bits 0-30 and a lock bit in bit 31, so taking the
+// lock touches the cache line the lookup reads anyway. (Striped locks in an
+// array of their own cost a second random line per packet, and two loops
+// bouncing the few hot stripe lines between cores kept 2 loops at 1.04x of
+// one.) A lookup holds one bucket for the length of a chain walk and the
+// caller's per-packet update, never across a whole packet. create() and
+// removals take both buckets of a session in ascending order. TCP state and
+// expiry are atomics because the egress and ingress entries of one session
+// may be used by two loops at once under different buckets. Free records sit
+// on a lock-free tagged stack.
+//
+// Memory: records, buckets and free links are MappedArrays (2 MiB aligned,
+// offered to transparent huge pages), with exactly two buckets per session:
+// 48 + 2 * 4 + 4 = 60 bytes a session at every capacity.
 //
 // Capacity: fixed at construction; create() fails with kFull when the pool is
 // empty (the caller counts it and applies the table-full policy, see README).
@@ -25,16 +33,19 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
-#include <vector>
 
+#include "data-plane/mapped_array.h"
 #include "data-plane/session_types.h"
+#include "shared/net/hash.h"
 
 namespace fulcrum {
 
 class SessionTable {
  public:
   static constexpr uint32_t kDefaultCapacity = 1'000'000;
-  static constexpr uint32_t kStripes = 1024;
+  // Entry references (index << 1 | side) must fit the 31 bits of a bucket
+  // word below kEmpty.
+  static constexpr uint32_t kMaxCapacity = 1u << 29;
 
   explicit SessionTable(uint32_t capacity = kDefaultCapacity,
                         uint64_t hashSeed = 0x9e3779b97f4a7c15);
@@ -42,14 +53,36 @@ class SessionTable {
   SessionTable(const SessionTable&) = delete;
   SessionTable& operator=(const SessionTable&) = delete;
 
-  uint64_t hash(const FlowKey4& key) const;
+  uint64_t hash(const FlowKey4& k) const {
+    const uint64_t a = (uint64_t{k.src} << 32) | k.dst;
+    const uint64_t b = (uint64_t{k.srcPort} << 48) | (uint64_t{k.dstPort} << 32) |
+                       (uint64_t{k.serviceSet} << 8) | static_cast<uint64_t>(k.direction);
+    return hash::mix64(hash::mix64(a ^ seed_) ^ b);
+  }
   // Hints the CPU to fetch the bucket of `hash` (burst processing: hash all
   // packets first, prefetch, then look up).
-  void prefetch(uint64_t hash) const;
+  void prefetch(uint64_t h) const { __builtin_prefetch(&buckets_[bucketOf(h)]); }
+  // Second pass of a burst, once the buckets have had time to arrive: hints
+  // the CPU to fetch the record the bucket's chain starts with (the one a
+  // lookup almost always wants: chains average under one entry). Reads the
+  // head without the lock; a stale head only wastes the hint.
+  void prefetchRecord(uint64_t h) const {
+    const uint32_t e = buckets_[bucketOf(h)].load(std::memory_order_relaxed) & kEmpty;
+    if (e != kEmpty) __builtin_prefetch(&sessions_[e >> 1]);
+  }
+  // Third pass: when the chain's first record is not `key`'s, hints the
+  // record after it (a full bucket holds about two entries, so a third of
+  // lookups need a second record). Unlocked reads, hints only.
+  void prefetchSecond(uint64_t h, const FlowKey4& key) const {
+    const uint32_t e = buckets_[bucketOf(h)].load(std::memory_order_relaxed) & kEmpty;
+    if (e == kEmpty || keyMatches(sessions_[e >> 1], e & 1, key)) return;
+    const uint32_t next = sessions_[e >> 1].next[e & 1] & kEmpty;
+    if (next != kEmpty) __builtin_prefetch(&sessions_[next >> 1]);
+  }
 
   // Finds the entry for `key` (whose hash is `h`). When found and not expired
-  // at `now`, calls fn(Session4&, Direction entrySide) with the entry's stripe
-  // held and returns true. fn must be short: it runs under a spinlock.
+  // at `now`, calls fn(Session4&, Direction entrySide) with the entry's bucket
+  // locked and returns true. fn must be short: it runs under a spinlock.
   template <class Fn>
   bool find(const FlowKey4& key, uint64_t h, uint32_t now, Fn&& fn);
 
@@ -88,29 +121,55 @@ class SessionTable {
 
   uint32_t capacity() const { return capacity_; }
   uint32_t size() const { return size_.load(std::memory_order_relaxed); }
-  size_t bucketCount() const { return bucketMask_ + 1; }
+  size_t bucketCount() const { return bucketCount_; }
   // Memory held per session slot: record, free-stack link and bucket heads.
   double bytesPerSession() const;
+  // Bytes of the table the kernel backs with huge pages now; -1 if unknown.
+  long hugePageBytes() const;
 
  private:
-  static constexpr uint32_t kEmpty = UINT32_MAX;
+  static constexpr uint32_t kLocked = 1u << 31;
+  static constexpr uint32_t kEmpty = kLocked - 1;  // also the mask of the head
+  static_assert(((kMaxCapacity - 1) << 1 | 1) < kEmpty, "entry references must fit a bucket");
 
-  struct alignas(64) Stripe {
-    std::atomic<bool> locked{false};
-    void lock();
-    void unlock() { locked.store(false, std::memory_order_release); }
-  };
-  // Locks two stripes in ascending order (once if they are the same).
+  // Locks two buckets in ascending order (once if they are the same).
   class PairLock;
 
-  uint32_t stripeOf(uint64_t h) const { return static_cast<uint32_t>(h & bucketMask_) % kStripes; }
-  uint32_t bucketOf(uint64_t h) const { return static_cast<uint32_t>(h & bucketMask_); }
-  bool keyMatches(const Session4& s, uint32_t side, const FlowKey4& key) const;
+  // Any bucket count, not only powers of two: the high half of the hash
+  // scaled to [0, bucketCount) (multiply-shift), so the table can hold
+  // exactly two buckets per session.
+  uint32_t bucketOf(uint64_t h) const {
+    return static_cast<uint32_t>(((h >> 32) * bucketCount_) >> 32);
+  }
+  void lockBucket(uint32_t b) {
+    if ((buckets_[b].fetch_or(kLocked, std::memory_order_acquire) & kLocked) == 0) return;
+    lockContended(b);
+  }
+  void lockContended(uint32_t b);  // out of line: the spin is the rare case
+  void unlockBucket(uint32_t b) {
+    // Only the holder changes a locked word (others' fetch_or leaves it as
+    // it is), so a plain store of the head releases the lock.
+    buckets_[b].store(buckets_[b].load(std::memory_order_relaxed) & kEmpty,
+                      std::memory_order_release);
+  }
+  // The head of a bucket's chain; the caller holds the bucket.
+  uint32_t head(uint32_t b) const { return buckets_[b].load(std::memory_order_relaxed) & kEmpty; }
+  void setHead(uint32_t b, uint32_t entry) {
+    buckets_[b].store(entry | kLocked, std::memory_order_relaxed);
+  }
+  static bool keyMatches(const Session4& s, uint32_t side, const FlowKey4& k) {
+    if (side == 0) {
+      return k.direction == Direction::kEgress && s.client == k.src && s.facade == k.dst &&
+             s.clientPort == k.srcPort && s.facadePort == k.dstPort && s.serviceSet == k.serviceSet;
+    }
+    return k.direction == Direction::kIngress && s.server == k.src && s.client == k.dst &&
+           s.serverPort == k.srcPort && s.clientPort == k.dstPort && s.serviceSet == k.serviceSet;
+  }
   // Walks the chain of `bucket` for `key`; returns the entry reference or kEmpty.
   uint32_t findEntry(uint32_t bucket, const FlowKey4& key) const;
   void link(uint32_t bucket, uint32_t entry);
   void unlink(uint32_t bucket, uint32_t entry);
-  // Unlinks both entries of record `index` (both stripes held) and copies it.
+  // Unlinks both entries of record `index` (both buckets held) and copies it.
   SessionInfo detach(uint32_t index);
   uint32_t allocate();
   void release(uint32_t index);
@@ -125,12 +184,11 @@ class SessionTable {
 
   uint32_t capacity_;
   uint64_t seed_;
-  uint64_t bucketMask_;
-  std::unique_ptr<Session4[]> sessions_;
-  std::unique_ptr<uint32_t[]> buckets_;  // entry references, guarded by stripes_
-  std::unique_ptr<Stripe[]> stripes_;
-  std::unique_ptr<std::atomic<uint32_t>[]> freeNext_;  // free-stack links
-  alignas(64) std::atomic<uint64_t> freeHead_;         // (tag << 32) | index
+  uint64_t bucketCount_;
+  MappedArray<Session4> sessions_;
+  MappedArray<std::atomic<uint32_t>> buckets_;   // lock bit | head entry reference
+  MappedArray<std::atomic<uint32_t>> freeNext_;  // free-stack links
+  alignas(64) std::atomic<uint64_t> freeHead_;   // (tag << 32) | index
   alignas(64) std::atomic<uint32_t> size_{0};
 };
 
@@ -138,12 +196,12 @@ class SessionTable::PairLock {
  public:
   PairLock(SessionTable& t, uint32_t a, uint32_t b)
       : t_(t), lo_(a < b ? a : b), hi_(a < b ? b : a) {
-    t_.stripes_[lo_].lock();
-    if (hi_ != lo_) t_.stripes_[hi_].lock();
+    t_.lockBucket(lo_);
+    if (hi_ != lo_) t_.lockBucket(hi_);
   }
   ~PairLock() {
-    if (hi_ != lo_) t_.stripes_[hi_].unlock();
-    t_.stripes_[lo_].unlock();
+    if (hi_ != lo_) t_.unlockBucket(hi_);
+    t_.unlockBucket(lo_);
   }
   PairLock(const PairLock&) = delete;
   PairLock& operator=(const PairLock&) = delete;
@@ -155,9 +213,9 @@ class SessionTable::PairLock {
 
 template <class Fn>
 bool SessionTable::find(const FlowKey4& key, uint64_t h, uint32_t now, Fn&& fn) {
-  Stripe& stripe = stripes_[stripeOf(h)];
-  stripe.lock();
-  uint32_t entry = findEntry(bucketOf(h), key);
+  const uint32_t bucket = bucketOf(h);
+  lockBucket(bucket);
+  uint32_t entry = findEntry(bucket, key);
   bool hit = false;
   if (entry != kEmpty) {
     Session4& s = sessions_[entry >> 1];
@@ -166,7 +224,7 @@ bool SessionTable::find(const FlowKey4& key, uint64_t h, uint32_t now, Fn&& fn) 
       hit = true;
     }
   }
-  stripe.unlock();
+  unlockBucket(bucket);
   return hit;
 }
 
@@ -183,7 +241,7 @@ SessionTable::CreateResult SessionTable::create(const SessionInit& init, uint32_
   for (int attempt = 0; attempt < 3; ++attempt) {
     FlowKey4 holderKey;
     {
-      PairLock lock(*this, stripeOf(eh), stripeOf(ih));
+      PairLock lock(*this, bucketOf(eh), bucketOf(ih));
       uint32_t holder = findEntry(bucketOf(eh), ek);
       if (holder == kEmpty && withIngress) holder = findEntry(bucketOf(ih), ik);
       if (holder == kEmpty) {
@@ -208,9 +266,9 @@ SessionTable::CreateResult SessionTable::create(const SessionInit& init, uint32_
         bool sameEgress = (holder & 1) == 0;
         return {sameEgress ? CreateStatus::kExists : CreateStatus::kIngressConflict, holder >> 1};
       }
-      // The holder's other entry may sit under a stripe we do not hold, so
-      // it is removed under its own pair of locks once these are released.
-      // Its identity is safe to read here: it was written under this stripe.
+      // The holder's other entry may sit in a bucket we do not hold, so it
+      // is removed under its own pair of locks once these are released. Its
+      // identity is safe to read here: it was written under this bucket.
       holderKey = h.egressKey();
     }
     removeIf(
@@ -223,23 +281,23 @@ template <class Pred, class OnRemoved>
 bool SessionTable::removeIf(const FlowKey4& egressKey, Pred&& pred, OnRemoved&& onRemoved) {
   const uint64_t eh = hash(egressKey);
   // The ingress key is only known from the record, which needs the egress
-  // stripe; then both are locked in order and the record checked again.
+  // bucket; then both are locked in order and the record checked again.
   uint64_t ih = eh;
   {
-    Stripe& stripe = stripes_[stripeOf(eh)];
-    stripe.lock();
-    uint32_t entry = findEntry(bucketOf(eh), egressKey);
+    const uint32_t bucket = bucketOf(eh);
+    lockBucket(bucket);
+    uint32_t entry = findEntry(bucket, egressKey);
     if (entry == kEmpty) {
-      stripe.unlock();
+      unlockBucket(bucket);
       return false;
     }
     const Session4& s = sessions_[entry >> 1];
     if (hasIngress(s)) ih = hash(s.ingressKey());
-    stripe.unlock();
+    unlockBucket(bucket);
   }
   SessionInfo info;
   {
-    PairLock lock(*this, stripeOf(eh), stripeOf(ih));
+    PairLock lock(*this, bucketOf(eh), bucketOf(ih));
     uint32_t entry = findEntry(bucketOf(eh), egressKey);
     if (entry == kEmpty) return false;
     Session4& s = sessions_[entry >> 1];
@@ -255,9 +313,9 @@ bool SessionTable::removeIf(const FlowKey4& egressKey, Pred&& pred, OnRemoved&& 
 
 template <class OnRemoved>
 uint32_t SessionTable::expire(uint32_t now, uint32_t begin, uint32_t end, OnRemoved&& onRemoved) {
-  if (end > bucketMask_ + 1) end = static_cast<uint32_t>(bucketMask_ + 1);
-  // Expired egress keys of one bucket, collected under its stripe; removed
-  // after it is released because removal needs the session's pair of stripes.
+  if (end > bucketCount_) end = static_cast<uint32_t>(bucketCount_);
+  // Expired egress keys of one bucket, collected under its lock; removed
+  // after it is released because removal needs the session's pair of buckets.
   constexpr int kBatch = 16;
   FlowKey4 keys[kBatch];
   uint32_t removed = 0;
@@ -266,9 +324,8 @@ uint32_t SessionTable::expire(uint32_t now, uint32_t begin, uint32_t end, OnRemo
     while (more) {
       int n = 0;
       more = false;
-      Stripe& stripe = stripes_[b % kStripes];
-      stripe.lock();
-      for (uint32_t e = buckets_[b]; e != kEmpty; e = sessions_[e >> 1].next[e & 1]) {
+      lockBucket(b);
+      for (uint32_t e = head(b); e != kEmpty; e = sessions_[e >> 1].next[e & 1]) {
         const Session4& s = sessions_[e >> 1];
         if ((e & 1) != 0 || !expired(s, now)) continue;
         if (n == kBatch) {
@@ -277,7 +334,7 @@ uint32_t SessionTable::expire(uint32_t now, uint32_t begin, uint32_t end, OnRemo
         }
         keys[n++] = s.egressKey();
       }
-      stripe.unlock();
+      unlockBucket(b);
       for (int i = 0; i < n; ++i) {
         if (removeIf(
                 keys[i], [&](Session4& r) { return expired(r, now); }, onRemoved))
@@ -290,14 +347,13 @@ uint32_t SessionTable::expire(uint32_t now, uint32_t begin, uint32_t end, OnRemo
 
 template <class Fn>
 void SessionTable::forEach(Fn&& fn) {
-  for (uint32_t b = 0; b <= bucketMask_; ++b) {
-    Stripe& stripe = stripes_[b % kStripes];
-    stripe.lock();
-    for (uint32_t e = buckets_[b]; e != kEmpty; e = sessions_[e >> 1].next[e & 1]) {
+  for (uint32_t b = 0; b < bucketCount_; ++b) {
+    lockBucket(b);
+    for (uint32_t e = head(b); e != kEmpty; e = sessions_[e >> 1].next[e & 1]) {
       // Report each session once, from its egress entry.
       if ((e & 1) == 0) fn(infoOf(e >> 1, sessions_[e >> 1]));
     }
-    stripe.unlock();
+    unlockBucket(b);
   }
 }
 

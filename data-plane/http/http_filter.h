@@ -44,7 +44,7 @@
 // fit the packet (see below), and one arriving while eight earlier rewrites
 // are still unacknowledged (http_host_not_rewritten).
 //
-// Both calls run under the session's stripe lock for their direction; the
+// Both calls run under the session's bucket lock for their direction; the
 // flow's own lock orders them against each other.
 #pragma once
 

@@ -117,8 +117,8 @@ class SeqAdjust {
 };
 
 // One filtered connection. The egress loop (client -> server) parses and
-// rewrites under the session's egress stripe lock; the ingress loop (server ->
-// client) maps acknowledgements under the ingress stripe lock. The two may be
+// rewrites under the session's egress bucket lock; the ingress loop (server ->
+// client) maps acknowledgements under the ingress bucket lock. The two may be
 // different threads, so `adjust` and `serverAcked` are guarded by `lock` as
 // well; `rewritten` lets ingress skip the lock until there is a rewrite to
 // account for.

@@ -150,9 +150,54 @@ TEST(SessionTable, RemoveIfChecksThePredicate) {
 }
 
 TEST(SessionTable, FitsTheMemoryBudget) {
-  SessionTable t(SessionTable::kDefaultCapacity);
-  EXPECT_LE(t.bytesPerSession(), 64.0);
-  EXPECT_EQ(t.capacity(), 1'000'000u);
+  // 64 bytes a session at most (issue 7), at every size: the bucket array
+  // follows the capacity exactly, not the next power of two.
+  for (uint32_t capacity : {1u, 1000u, 65'537u, 1'000'000u, 3'000'000u}) {
+    SessionTable t(capacity);
+    EXPECT_LE(t.bytesPerSession(), 64.0) << capacity;
+    EXPECT_EQ(t.capacity(), capacity);
+    EXPECT_EQ(t.bucketCount(), 2u * capacity);
+  }
+}
+
+TEST(SessionTable, LongChainsOnAFullTable) {
+  // A 64-session table filled to the last record, then every session found
+  // from both keys, half removed from the middle of their chains, the rest
+  // still found, and the freed records used again. Small tables put several
+  // entries in one bucket, so chains are walked, unlinked in the middle and
+  // relinked, under the bucket words' lock bits.
+  SessionTable t(64);
+  std::vector<SessionInit> sessions;
+  for (uint16_t i = 0; i < 64; ++i) {
+    sessions.push_back(makeSession(0xC6120001 + i, static_cast<uint16_t>(1000 + i)));
+    ASSERT_EQ(t.create(sessions.back(), 1, noRemoval).status, SessionTable::CreateStatus::kCreated);
+  }
+  EXPECT_EQ(t.create(makeSession(0xC6120200, 5), 1, noRemoval).status,
+            SessionTable::CreateStatus::kFull);
+  for (const SessionInit& s : sessions) {
+    EXPECT_TRUE(found(t, s.egressKey(), 1));
+    EXPECT_TRUE(found(t, s.ingressKey(), 1));
+  }
+  uint32_t removed = 0;
+  for (size_t i = 0; i < sessions.size(); i += 2) {
+    EXPECT_TRUE(t.removeIf(
+        sessions[i].egressKey(), [](Session4&) { return true; },
+        [&](const SessionInfo&) { ++removed; }));
+  }
+  EXPECT_EQ(removed, 32u);
+  EXPECT_EQ(t.size(), 32u);
+  for (size_t i = 0; i < sessions.size(); ++i) {
+    EXPECT_EQ(found(t, sessions[i].egressKey(), 1), i % 2 == 1) << i;
+    EXPECT_EQ(found(t, sessions[i].ingressKey(), 1), i % 2 == 1) << i;
+  }
+  for (uint16_t i = 0; i < 32; ++i) {
+    EXPECT_EQ(t.create(makeSession(0xC6120300 + i, 7), 1, noRemoval).status,
+              SessionTable::CreateStatus::kCreated);
+  }
+  uint32_t live = 0;
+  t.forEach([&](const SessionInfo&) { ++live; });
+  EXPECT_EQ(live, 64u);
+  EXPECT_EQ(t.size(), 64u);
 }
 
 TEST(SessionTable, ManyLoopsAtOnce) {
