@@ -1,8 +1,10 @@
 // Data-plane benchmarks (BENCHMARKS.md has the figures and the command).
 //   BM_FastPath/N: established sessions, N of them in the table; bursts of 32
 //                  client packets to random sessions, rewritten and checksummed.
-//   BM_FastPathLoops/threads:T: the same with 1M sessions, from 1 or 2 loops
-//                  (threads) at once on one shared table: the scaling figure.
+//   BM_FastPathLoops/sessions:N/shared:S/threads:T: the same from 1 or 2 loops
+//                  (threads) at once, each on its own share of the sessions,
+//                  on one shared table (S=1: the scaling figure) or on a
+//                  table each (S=0: the ceiling with nothing shared).
 //   BM_SlowPath/capacity:C: new connections: SYN -> application match ->
 //                  least-connections pick -> session create -> DNAT, until the
 //                  table of C sessions is full (then a fresh table).
@@ -12,7 +14,9 @@
 #include <benchmark/benchmark.h>
 
 #include <cstring>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <random>
 
 #include "data-plane/processor.h"
@@ -58,15 +62,37 @@ constexpr size_t kPackets = 1 << 16;
 constexpr size_t kLength = 40;
 
 // kPackets client ACKs of 40 bytes to random sessions among `sessions`, so
-// lookups miss the caches as real traffic over a large table would.
-std::vector<uint8_t> randomAcks(uint32_t sessions, uint32_t seed) {
+// lookups miss the caches as real traffic over a large table would. With
+// `ways` > 1, only to the sessions i with i % ways == way: the share of one
+// loop when the NIC (or the TUN queue) spreads flows over `ways` loops.
+std::vector<uint8_t> randomAcks(uint32_t sessions, uint32_t seed, uint32_t way = 0,
+                                uint32_t ways = 1) {
   std::vector<uint8_t> all(kPackets * kLength);
   std::mt19937 rng(seed);
   for (size_t i = 0; i < kPackets; ++i) {
-    auto p = buildTcp(clientPacket(rng() % sessions, tcpflag::kAck));
+    const uint32_t session = (rng() % (sessions / ways)) * ways + way;
+    auto p = buildTcp(clientPacket(session, tcpflag::kAck));
     std::memcpy(&all[i * kLength], p.data(), kLength);
   }
   return all;
+}
+
+// An engine whose table holds exactly `sessions` established-by-SYN sessions
+// (full: the memory figure is the one for this capacity).
+std::unique_ptr<Engine> filledEngine(uint32_t sessions) {
+  auto e = std::make_unique<Engine>(sessions);
+  for (uint32_t i = 0; i < sessions; ++i) {
+    auto p = buildTcp(clientPacket(i, tcpflag::kSyn));
+    e->loop->process(p.data(), p.size(), 0, Direction::kEgress, 1);
+  }
+  return e;
+}
+
+// What the kernel granted of the table in huge pages (MappedArray), in MiB;
+// -1 when it cannot tell.
+double hugePageMiB(const Engine& e) {
+  const long bytes = e.shared.table.hugePageBytes();
+  return bytes < 0 ? -1.0 : static_cast<double>(bytes) / (1 << 20);
 }
 
 void BM_FastPath(benchmark::State& state) {
@@ -74,11 +100,8 @@ void BM_FastPath(benchmark::State& state) {
   // Packets handed to processBurst at once: 32 (hash all, prefetch, then
   // process) or 1 (each packet on its own), to measure what bursts buy.
   const size_t burstSize = state.range(1) > 0 ? static_cast<size_t>(state.range(1)) : 32;
-  Engine e(sessions);  // exactly full: the memory figure is the one for this capacity
-  for (uint32_t i = 0; i < sessions; ++i) {
-    auto p = buildTcp(clientPacket(i, tcpflag::kSyn));
-    e.loop->process(p.data(), p.size(), 0, Direction::kEgress, 1);
-  }
+  const std::unique_ptr<Engine> filled = filledEngine(sessions);
+  Engine& e = *filled;
   if (e.shared.table.size() != sessions) state.SkipWithError("table not filled");
   const std::vector<uint8_t> pristine = randomAcks(sessions, 7);
   std::vector<uint8_t> work(pristine.size());
@@ -94,6 +117,7 @@ void BM_FastPath(benchmark::State& state) {
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * 32);
   state.counters["bytes_per_session"] = e.shared.table.bytesPerSession();
+  state.counters["huge_page_MiB"] = hugePageMiB(e);
   if (e.loop->counters().get(Counter::kEgressNat) < static_cast<uint64_t>(state.iterations()) * 32)
     state.SkipWithError("fast path missed");
 }
@@ -107,22 +131,34 @@ BENCHMARK(BM_FastPath)
     ->Unit(benchmark::kMicrosecond);
 
 // Scaling over packet loops: 1 or 2 threads, each a loop of its own
-// (PacketProcessor) on one shared table of 1M sessions, bursts of 32 to
-// random sessions. items_per_second is the total over the threads; its ratio
-// between Threads:2 and Threads:1 is the scaling figure.
+// (PacketProcessor), bursts of 32 to random sessions of its own share (as
+// when flows are spread over queues). Shared: one table for all the threads
+// (the product); not shared: a table each, the ceiling with no line in
+// common. items_per_second is the total over the threads; its ratio between
+// threads:2 and threads:1 is the scaling figure.
 void BM_FastPathLoops(benchmark::State& state) {
-  constexpr uint32_t kSessions = 1'000'000;
-  static Engine* shared = [] {
-    auto* e = new Engine(kSessions);  // kept for the process: every run shares it
-    for (uint32_t i = 0; i < kSessions; ++i) {
-      auto p = buildTcp(clientPacket(i, tcpflag::kSyn));
-      e->loop->process(p.data(), p.size(), 0, Direction::kEgress, 1);
-    }
-    return e;
-  }();
-  PacketProcessor loop(shared->shared, LinkType::kRawIp);
-  const std::vector<uint8_t> pristine =
-      randomAcks(kSessions, static_cast<uint32_t>(state.thread_index()) + 11);
+  const auto sessions = static_cast<uint32_t>(state.range(0));
+  const bool sharedTable = state.range(1) != 0;
+  const auto threads = static_cast<uint32_t>(state.threads());
+  const auto self = static_cast<uint32_t>(state.thread_index());
+  // Shared tables are filled once per size and kept for the process, so the
+  // 1- and 2-thread runs measure the same table.
+  static std::mutex mu;
+  static std::map<uint32_t, std::unique_ptr<Engine>> tables;
+  std::unique_ptr<Engine> own;
+  Engine* engine = nullptr;
+  if (sharedTable) {
+    std::lock_guard<std::mutex> lock(mu);
+    auto& e = tables[sessions];
+    if (!e) e = filledEngine(sessions);
+    engine = e.get();
+  } else {
+    own = filledEngine(sessions / threads);
+    engine = own.get();
+  }
+  PacketProcessor loop(engine->shared, LinkType::kRawIp);
+  const std::vector<uint8_t> pristine = sharedTable ? randomAcks(sessions, self + 11, self, threads)
+                                                    : randomAcks(sessions / threads, self + 11);
   std::vector<uint8_t> work(pristine.size());
   PacketRef burst[32];
   size_t next = 0;
@@ -137,7 +173,15 @@ void BM_FastPathLoops(benchmark::State& state) {
   if (loop.counters().get(Counter::kEgressNat) < static_cast<uint64_t>(state.iterations()) * 32)
     state.SkipWithError("fast path missed");
 }
-BENCHMARK(BM_FastPathLoops)->Threads(1)->Threads(2)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_FastPathLoops)
+    ->Args({10'000, 1})
+    ->Args({1'000'000, 1})
+    ->Args({1'000'000, 0})
+    ->ArgNames({"sessions", "shared"})
+    ->Threads(1)
+    ->Threads(2)
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond);
 
 void BM_SlowPath(benchmark::State& state) {
   const auto kCapacity = static_cast<uint32_t>(state.range(0));
@@ -166,7 +210,8 @@ void BM_SlowPath(benchmark::State& state) {
 }
 BENCHMARK(BM_SlowPath)
     ->Arg(10'000)
-    ->Arg(1 << 20)
+    ->Arg(100'000)
+    ->Arg(1'000'000)
     ->Arg(10'000'000)
     ->ArgName("capacity")
     ->Unit(benchmark::kNanosecond);
