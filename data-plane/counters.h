@@ -19,6 +19,8 @@ namespace fulcrum {
   X(kRxPackets, "rx_packets", "packets received by the loop")                                      \
   X(kTxPackets, "tx_packets", "packets forwarded (rewritten or not)")                              \
   X(kTxErrors, "tx_errors", "forwarded packets the output device did not take")                    \
+  X(kTunIoFallbacks, "tun_io_fallbacks",                                                           \
+    "TUN queues that asked for io_uring and use read()/write() instead (should read 0)")           \
   X(kNonIpPassed, "non_ip_passed", "frames that are not IP, forwarded unchanged")                  \
   X(kNonTcpPassed, "non_tcp_passed", "IPv4 packets of other protocols, forwarded unchanged")       \
   X(kIpv6Passed, "ipv6_passed", "IPv6 packets forwarded unchanged (no IPv6 NAT yet)")              \

@@ -120,6 +120,7 @@ class PacketProcessor {
   const LoopCounters& counters() const { return counters_; }
   // Forwarded packets that the device would not take (counted by the I/O loop).
   void countTxErrors(uint64_t n) { counters_.add(Counter::kTxErrors, n); }
+  void countTunIoFallbacks(uint64_t n) { counters_.add(Counter::kTunIoFallbacks, n); }
   // Marks a quiescent point without a packet: an idle loop calls it each
   // time its poll returns, so configuration swaps can complete.
   void idle() { cfg_ = shared_.beginBurst(seenSeq_); }

@@ -172,6 +172,10 @@ void LoopRunner::run(size_t index) {
   auto serve = [&](PacketQueue& from, PacketQueue& to, uint16_t serviceSet, Direction direction,
                    uint32_t now) {
     size_t n = from.receiveBurst(buffers, burst_);
+    // Both queues of a pair are served from one side or the other, so this
+    // sees each queue's fallbacks (at most a load each when there are none).
+    if (const uint32_t f = from.takeFallbacks() + to.takeFallbacks())
+      processor.countTunIoFallbacks(f);
     if (n == 0) return false;
     for (size_t i = 0; i < n; ++i)
       refs[i] = {buffers[i]->data,

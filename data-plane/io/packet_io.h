@@ -48,8 +48,22 @@ class PacketQueue {
   bool dead() const { return dead_.load(std::memory_order_acquire); }
   void markDead() { dead_.store(true, std::memory_order_release); }
 
+  // Times this queue gave up its preferred I/O for a slower way (a TUN queue
+  // refused io_uring at open, or its ring failed later) since the last call;
+  // its loop adds them to `tun_io_fallbacks`. Set from the control thread
+  // (open) or the loop, read by the loop.
+  uint32_t takeFallbacks() {
+    return fallbacks_.load(std::memory_order_relaxed) == 0
+               ? 0
+               : fallbacks_.exchange(0, std::memory_order_relaxed);
+  }
+
+ protected:
+  void countFallback() { fallbacks_.fetch_add(1, std::memory_order_relaxed); }
+
  private:
   std::atomic<bool> dead_{false};
+  std::atomic<uint32_t> fallbacks_{0};
 };
 
 }  // namespace fulcrum

@@ -72,9 +72,11 @@ std::unique_ptr<TunQueue> TunQueue::open(const std::string& name, bool offload, 
       // optional: the plain descriptor works too.
       queue->fixedFile_ = io_uring_register_files(ring.get(), &fd, 1) == 0;
       queue->ring_ = std::move(ring);
-    } else if (!fallbackLogged.exchange(true)) {
-      log::warning("io_uring refused (" + std::string(std::strerror(-r)) +
-                   "): TUN queues use read() and write() instead");
+    } else {
+      queue->countFallback();
+      if (!fallbackLogged.exchange(true))
+        log::warning("io_uring refused (" + std::string(std::strerror(-r)) +
+                     "): TUN queues use read() and write() instead");
     }
   }
   return queue;
@@ -204,6 +206,7 @@ size_t TunQueue::receiveUring(PacketBuffer** buffers, size_t max) {
       log::warning("io_uring failed on a TUN queue: it uses read() and write() from now on");
       io_uring_queue_exit(ring_.get());
       ring_.reset();
+      countFallback();
       return n + receiveSyscalls(buffers + n, max - n);
     }
     // Reads complete in order, but a packet that arrives during the round
@@ -252,6 +255,7 @@ size_t TunQueue::transmitUring(PacketBuffer* const* buffers, size_t count) {
       log::warning("io_uring failed on a TUN queue: it uses read() and write() from now on");
       io_uring_queue_exit(ring_.get());
       ring_.reset();
+      countFallback();
       return sent + transmitSyscalls(buffers + start, count - start);
     }
     for (size_t i = 0; i < chunk; ++i) {

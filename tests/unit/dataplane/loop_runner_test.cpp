@@ -27,7 +27,11 @@ using testing::TcpPacketSpec;
 // One end of a SOCK_SEQPACKET pair: one packet per read and write, like TUN.
 class SocketQueue final : public PacketQueue {
  public:
-  explicit SocketQueue(int fd) : fd_(fd) {}
+  // `fellBack`: the queue reports one fallback, as a TUN queue refused
+  // io_uring does.
+  explicit SocketQueue(int fd, bool fellBack = false) : fd_(fd) {
+    if (fellBack) countFallback();
+  }
   ~SocketQueue() override { ::close(fd_); }
   int pollFd() const override { return fd_; }
   size_t receiveBurst(PacketBuffer** b, size_t max) override {
@@ -54,6 +58,7 @@ class SocketQueue final : public PacketQueue {
 class LoopRunnerTest : public ::testing::Test {
  protected:
   virtual uint32_t busyPollUs() const { return 0; }
+  virtual bool fallsBack(const std::string&) const { return false; }
 
   void SetUp() override {
     Engine::Options o;
@@ -67,7 +72,7 @@ class LoopRunnerTest : public ::testing::Test {
           socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv);
           std::lock_guard lock(mutex_);
           peers_[name].push_back(sv[1]);  // the "kernel" side of each queue
-          return std::make_unique<SocketQueue>(sv[0]);
+          return std::make_unique<SocketQueue>(sv[0], fallsBack(name));
         },
         [this](const std::string& name, std::string*) {
           std::lock_guard lock(mutex_);
@@ -166,6 +171,25 @@ void LoopRunnerTest::forwardsBothWays() {
     EXPECT_EQ(v.srcPort(), 80);
   }
   EXPECT_EQ(engine_->shared().table.size(), 20u);
+}
+
+// The outside device's queues fall back to slower I/O (as TUN queues do
+// where io_uring is refused): traffic still flows, and each loop counts its
+// queue once in tun_io_fallbacks.
+class LoopRunnerFallbackTest : public LoopRunnerTest {
+ protected:
+  bool fallsBack(const std::string& name) const override { return name == "fs-out"; }
+};
+
+TEST_F(LoopRunnerFallbackTest, FallbacksAreCountedOncePerQueue) {
+  forwardsBothWays();
+  uint64_t fallbacks = 0;
+  for (size_t l = 0; l < 2; ++l) {
+    const uint64_t n = engine_->loop(l).counters().get(Counter::kTunIoFallbacks);
+    EXPECT_EQ(n, 1u) << "loop " << l;
+    fallbacks += n;
+  }
+  EXPECT_EQ(fallbacks, 2u);
 }
 
 TEST_F(LoopRunnerTest, ForwardsBothWaysThroughTheLoops) {

@@ -114,6 +114,8 @@ int transmitWithIoUringRefused(bool offload) {
   auto q = TunQueue::open(kDevice, offload, TunIo::kUring, &error);
   if (!q) return 4;
   if (q->io() != TunIo::kSyscalls) return 5;
+  // Counted once, for the loop's tun_io_fallbacks.
+  if (q->takeFallbacks() != 1 || q->takeFallbacks() != 0) return 7;
   std::vector<uint8_t> p = udpToHost(0);
   auto b = std::make_unique<PacketBuffer>();
   std::memcpy(b->data, p.data(), p.size());
@@ -153,6 +155,7 @@ class TunQueueTest : public ::testing::TestWithParam<Mode> {
     ASSERT_NE(queue_, nullptr) << error;
     // io_uring is allowed here, so a queue that fell back is a broken path.
     ASSERT_EQ(queue_->io(), GetParam().io);
+    EXPECT_EQ(queue_->takeFallbacks(), 0u);
     ASSERT_TRUE(setAddress(kDevice, kHostAddress, &error)) << error;
     ASSERT_TRUE(setInterfaceUp(kDevice, 0, &error)) << error;
     for (auto& b : storage_) b = std::make_unique<PacketBuffer>();
