@@ -116,7 +116,7 @@ for path in "${expected[@]}"; do
   grep -qxF "$path" <<<"$contents" || fail "$path is not in the package"
 done
 
-step "man pages: every option of each program's --help"
+step "man pages and --version: every option of each program's --help, one version"
 mkdir -p "$tmp/unpacked"
 dpkg-deb --extract "$DEB" "$tmp/unpacked"
 check_man() {  # program man-page
@@ -134,6 +134,13 @@ check_man() {  # program man-page
 check_man /usr/bin/fulcrum /usr/share/man/man1/fulcrum.1.gz
 check_man /usr/sbin/fulcrum-control /usr/share/man/man8/fulcrum-control.8.gz
 check_man /usr/sbin/fulcrum-data /usr/share/man/man8/fulcrum-data.8.gz
+for page in man1/fulcrum.1 man8/fulcrum-control.8 man8/fulcrum-data.8; do
+  zcat "$tmp/unpacked/usr/share/man/$page.gz" | head -1 | grep -qF "\"fulcrum $VERSION\"" ||
+    fail "$page does not name version $VERSION"
+done
+# The version changes in project(); the changelog's latest entry must follow.
+zcat "$tmp/unpacked/usr/share/doc/fulcrum/changelog.gz" | head -1 | grep -qF "fulcrum ($VERSION)" ||
+  fail "packaging/debian/changelog's latest entry is not for $VERSION: add one"
 for program in /usr/bin/fulcrum /usr/sbin/fulcrum-control /usr/sbin/fulcrum-data; do
   out=$("$tmp/unpacked$program" --version)
   [ "$out" = "$(basename "$program") $VERSION" ] || fail "$program --version says '$out'"
