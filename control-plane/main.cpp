@@ -2,6 +2,7 @@
 //
 //   fulcrum-control [--state-dir DIR] [--listen ADDR:PORT] [--socket PATH]
 //                   [--syslog-file PATH] [--also-host-syslog] [--heartbeat-ms N]
+//   fulcrum-control --help | --version
 //
 // Keeps the configuration (SQLite, commit/rollback), monitors servers, serves
 // the engines' channel and the management socket, and writes every engine's
@@ -16,14 +17,14 @@
 
 #include "control-plane/control_server.h"
 #include "shared/log.h"
+#include "shared/version.h"
 
 namespace {
-
-constexpr const char* kVersion = "0.1.0";
 
 constexpr const char* kUsage =
     "usage: fulcrum-control [--state-dir DIR] [--listen ADDR:PORT] [--socket PATH]\n"
     "                       [--syslog-file PATH] [--also-host-syslog] [--heartbeat-ms N]\n"
+    "       fulcrum-control --help | --version\n"
     "  --state-dir         configuration store, management socket and default syslog file\n"
     "                      (default: /var/lib/fulcrum, /run/fulcrum/mgmt.sock,\n"
     "                      the configuration's syslog-file)\n"
@@ -33,7 +34,8 @@ constexpr const char* kUsage =
     "  --syslog-file       overrides set system syslog-file\n"
     "  --also-host-syslog  also send every record to the host's syslog (/dev/log)\n"
     "  --heartbeat-ms      engine channel heartbeat (default 1000; peers silent for three\n"
-    "                      intervals are dropped)\n";
+    "                      intervals are dropped)\n"
+    "  --version           print the version and exit\n";
 
 int usage(const std::string& message) {
   std::fprintf(stderr, "fulcrum-control: %s\n%s", message.c_str(), kUsage);
@@ -58,11 +60,15 @@ void onHangup(evutil_socket_t, short, void* arg) {
 
 int main(int argc, char** argv) {
   fulcrum::ControlServer::Options options;
-  options.version = kVersion;
+  options.version = fulcrum::kVersion;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
       std::fputs(kUsage, stdout);
+      return 0;
+    }
+    if (arg == "--version") {
+      std::printf("fulcrum-control %s\n", fulcrum::kVersion);
       return 0;
     }
     if (arg == "--also-host-syslog") {

@@ -1,8 +1,9 @@
 // fulcrum-data: the data-plane engine daemon.
 //
 //   fulcrum-data [--control ADDR:PORT] [--engine-id ID] [--capacity N] [--loops N]
-//                [--http-connections N] [--io tun|none] [--tun-io uring|syscalls]
-//                [--busy-poll-us N] [--pin-loops on|off] [--log-level LEVEL]
+//                [--http-connections N] [--io tun|none] [--burst N] [--offload on|off]
+//                [--tun-io uring|syscalls] [--busy-poll-us N] [--pin-loops on|off]
+//                [--log-level LEVEL] | --help | --version
 //
 // Connects to the control plane (default 127.0.0.1:7080), takes its
 // configuration from it, reports status every second, and keeps forwarding
@@ -24,14 +25,16 @@
 #include "data-plane/io/loop_runner.h"
 #include "data-plane/io/tun.h"
 #include "shared/log.h"
+#include "shared/version.h"
 
 namespace {
 
-constexpr const char* kVersion = "0.1.0";
-
 constexpr const char* kUsage =
     "usage: fulcrum-data [--control ADDR:PORT] [--engine-id ID] [--capacity N]\n"
-    "                    [--log-level error|warning|info|debug]\n"
+    "                    [--http-connections N] [--loops N] [--io tun|none] [--burst N]\n"
+    "                    [--offload on|off] [--tun-io uring|syscalls] [--busy-poll-us N]\n"
+    "                    [--pin-loops on|off] [--log-level error|warning|info|debug]\n"
+    "       fulcrum-data --help | --version\n"
     "  --control     where the control plane listens for engines (default 127.0.0.1:7080)\n"
     "  --engine-id   this engine's name in the control plane (default: the host name)\n"
     "  --capacity    session table size, fixed at start (default 1000000)\n"
@@ -50,7 +53,19 @@ constexpr const char* kUsage =
     "  --busy-poll-us\n"
     "                a loop that had packets keeps polling its queues this long before it\n"
     "                sleeps, yielding the core meanwhile (default 0: sleeps at once)\n"
-    "  --pin-loops   on: loop i runs on core i only (default); off: the scheduler places them\n";
+    "  --pin-loops   on: loop i runs on core i only (default); off: the scheduler places them\n"
+    "  --log-level   what goes to stderr: error, warning, info (default) or debug\n"
+    "  --version     print the version and exit\n";
+
+// Every option takes one value.
+bool takesValue(const std::string& arg) {
+  for (const char* known :
+       {"--control", "--engine-id", "--capacity", "--http-connections", "--loops", "--io",
+        "--burst", "--offload", "--tun-io", "--busy-poll-us", "--pin-loops", "--log-level"}) {
+    if (arg == known) return true;
+  }
+  return false;
+}
 
 int usage(const std::string& message) {
   std::fprintf(stderr, "fulcrum-data: %s\n%s", message.c_str(), kUsage);
@@ -79,11 +94,13 @@ int main(int argc, char** argv) {
       std::fputs(kUsage, stdout);
       return 0;
     }
-    if (i + 1 >= argc)
-      return usage(arg == "--control" || arg == "--engine-id" || arg == "--capacity" ||
-                           arg == "--http-connections" || arg == "--log-level"
-                       ? "'" + arg + "' needs a value"
-                       : "unknown argument '" + arg + "'");
+    if (arg == "--version") {
+      std::printf("fulcrum-data %s\n", fulcrum::kVersion);
+      return 0;
+    }
+    // Unknown words used to be taken as --log-level; they are refused now.
+    if (!takesValue(arg)) return usage("unknown argument '" + arg + "'");
+    if (i + 1 >= argc) return usage("'" + arg + "' needs a value");
     std::string value = argv[++i];
     if (arg == "--control") {
       control = value;
@@ -132,7 +149,7 @@ int main(int argc, char** argv) {
       if (value != "tun" && value != "none")
         return usage("--io must be tun or none, not '" + value + "'");
       io = value;
-    } else {
+    } else {  // --log-level
       level = value;
     }
   }
@@ -182,7 +199,7 @@ int main(int argc, char** argv) {
     fulcrum::ControlClient::Options options;
     options.control = *endpoint;
     options.engineId = engineId;
-    options.softwareVersion = kVersion;
+    options.softwareVersion = fulcrum::kVersion;
     options.onApplied = [&runner](const fulcrum::Config& config, std::string* error) {
       return runner.sync(config, error);
     };

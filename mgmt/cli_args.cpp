@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "mgmt/cli_text.h"
+#include "shared/version.h"
 
 namespace fulcrum::cli {
 
@@ -420,6 +421,7 @@ std::string overviewHelp() {
   const size_t width = std::max(usageWidth(configuration), usageWidth(operation));
   std::string out =
       "usage: fulcrum [--socket PATH] [--json] [--timeout SECONDS] COMMAND ...\n"
+      "       fulcrum --version\n"
       "\n"
       "Manages a Fulcrum load balancer through its control plane (fulcrum-control).\n"
       "\n"
@@ -435,6 +437,7 @@ std::string overviewHelp() {
       "  --json             print the reply as one JSON object, for scripts\n"
       "  --timeout SECONDS  how long to wait for the control plane (default 10)\n"
       "  -h, --help         this help\n"
+      "  --version          print the version and exit\n"
       "\n"
       "'fulcrum help COMMAND' or 'fulcrum COMMAND --help' describes one command.\n"
       "Exit status: 0 done; 1 refused by the control plane (nothing changed); 2 bad\n"
@@ -670,6 +673,10 @@ Invocation parseArgs(const std::vector<std::string>& args) {
       break;
     }
     if (!isOptionLike(args[i])) break;
+    // Before the command only: after it, --version is a word of a set statement.
+    if (args[i] == "--version") {
+      return helpInvocation("fulcrum " + std::string(kVersion) + "\n", state.options);
+    }
     const Match m = globalOption(args, i, state, &error);
     if (m == Match::kError) return usageError(error);
     if (m == Match::kNo)

@@ -21,6 +21,7 @@
 //   request server drain APPLICATION SERVER   drain {application, server, drain: true}
 //   request server undrain APPLICATION SERVER drain {application, server, drain: false}
 //   help [COMMAND...]                         help (also -h/--help anywhere before `--`)
+//   --version (before any command)            "fulcrum VERSION\n" as help text
 //
 // Options: `--name VALUE`, `--name=VALUE`, and for -m also `-mVALUE`. The
 // global options may come before or after the command words; `--` ends

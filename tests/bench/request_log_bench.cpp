@@ -30,6 +30,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -138,7 +139,8 @@ int main(int argc, char** argv) {
       kill(control, SIGTERM);
       waitpid(control, nullptr, 0);
     }
-    std::system(("rm -rf " + dir).c_str());
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
     return code;
   };
   if (control < 0 ||

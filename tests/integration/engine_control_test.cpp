@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <sstream>
@@ -79,8 +80,9 @@ class EngineControlTest : public ::testing::Test {
       kill(control_, SIGKILL);
       waitpid(control_, nullptr, 0);
     }
+    std::error_code ignored;
     if (!HasFailure())
-      std::system(("rm -rf " + dir_).c_str());
+      std::filesystem::remove_all(dir_, ignored);
     else
       std::fprintf(stderr, "kept %s\n", dir_.c_str());
   }

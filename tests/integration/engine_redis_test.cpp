@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -133,8 +134,9 @@ class EngineRedisTest : public ::testing::Test {
       }
     }
     if (!dir_.empty()) {
+      std::error_code ignored;
       if (!HasFailure())
-        std::system(("rm -rf " + dir_).c_str());
+        std::filesystem::remove_all(dir_, ignored);
       else
         std::fprintf(stderr, "kept %s\n", dir_.c_str());
     }

@@ -9,6 +9,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <thread>
 #include <vector>
 
@@ -31,7 +32,8 @@ class ChannelTest : public ::testing::Test {
     accepted_.clear();
     listener_.reset();
     event_base_free(base_);
-    std::system(("rm -rf " + dir_).c_str());
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
   }
   // Runs the loop until `done` or the bound passes.
   bool runUntil(const std::function<bool()>& done, std::chrono::milliseconds bound = 3000ms) {

@@ -33,6 +33,7 @@
 #include "mgmt/socket_transport.h"
 #include "shared/channel/channel.h"
 #include "shared/config/config_parser.h"
+#include "shared/version.h"
 
 extern char** environ;
 
@@ -924,6 +925,27 @@ TEST(CliHelp, EveryCommandHasHelpWithUsageAndExample) {
       EXPECT_EQ(other.calls, 0);
     }
   }
+}
+
+TEST(CliHelp, VersionBeforeTheCommandOnly) {
+  FakeTransport transport;
+  for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
+           {"--version"}, {"--json", "--version"}, {"--version", "show", "servers"}}) {
+    const RunResult r = runCli(args, transport);
+    EXPECT_EQ(r.status, kExitOk) << argsText(args);
+    EXPECT_EQ(r.out, std::string("fulcrum ") + fulcrum::kVersion + "\n") << argsText(args);
+    EXPECT_EQ(r.err, "") << argsText(args);
+  }
+  // After the command it is an unknown option, or a word of a statement.
+  const RunResult late = runCli({"show", "servers", "--version"}, transport);
+  EXPECT_EQ(late.status, kExitUsage);
+  EXPECT_EQ(late.err,
+            "fulcrum: unknown option '--version' for 'show servers' (see fulcrum help show "
+            "servers)\n");
+  EXPECT_EQ(transport.calls, 0);
+  Invocation set = parseArgs({"set", "system", "--version", "1"});
+  ASSERT_EQ(set.kind, Invocation::Kind::kRequest);
+  EXPECT_EQ(set.request.edit().statements(), "set system --version 1");
 }
 
 TEST(CliHelp, AnIncompleteCommandListsWhatFollows) {

@@ -1,0 +1,276 @@
+#!/usr/bin/env bash
+# The Debian package as an operator gets it (issue 8):
+#   1. cpack builds fulcrum_<version>_amd64.deb from the build directory;
+#   2. dpkg-deb: control fields, conffiles, maintainer scripts, every path;
+#      each program's --help options are all in its man page;
+#   3. lintian: no error, and no warning that packaging/README.md does not
+#      explain ("Kept lintian tags");
+#   4. as root, on this machine (CI: a throwaway Debian 12 without systemd as
+#      PID 1): dpkg -i; the installed fulcrum-control and fulcrum-data run from
+#      their installed paths as the fulcrum user with a temporary
+#      /etc/default/fulcrum-style argument file; fulcrum loads and commits a
+#      configuration and `show servers` lists it; logrotate rotates the syslog
+#      file with a copy of the packaged rule and fulcrum-control writes on in a
+#      new one; an upgrade to a newer version keeps the store and the edited
+#      conffile; dpkg --purge removes binaries, store and logs.
+# Steps 1-3 need no root; without root step 4 is skipped (exit 77). An
+# installed fulcrum package is never touched: step 4 is skipped then too.
+# A trap stops the daemons and purges the package on any failure.
+set -euo pipefail
+
+BUILD=${FULCRUM_BUILD:?FULCRUM_BUILD must name the build directory}
+VERSION=${FULCRUM_VERSION:?FULCRUM_VERSION must be the project version}
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+UPGRADE_VERSION="${VERSION}+pkgtest1"
+
+step() { printf '=== %s\n' "$*"; }
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+missing=()
+for tool in cpack dpkg-deb lintian logrotate gzip; do
+  command -v "$tool" >/dev/null || missing+=("$tool")
+done
+[ ${#missing[@]} -eq 0 ] || fail "the package test needs: ${missing[*]} (scripts/setup-deps installs them)"
+
+tmp=$(mktemp -d /tmp/fulcrum-package.XXXXXX)
+pids=()
+installed_by_us=0
+user_made_by_us=0
+cleanup() {
+  local rc=$?
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ "$installed_by_us" = 1 ] && dpkg-query -W -f='${Status}' fulcrum 2>/dev/null | grep -q installed; then
+    dpkg --purge fulcrum >/dev/null 2>&1 || echo "cleanup: dpkg --purge fulcrum failed" >&2
+  fi
+  if [ "$user_made_by_us" = 1 ] && getent passwd fulcrum >/dev/null; then
+    deluser --system fulcrum >/dev/null 2>&1 || true
+    if getent group fulcrum >/dev/null; then delgroup --system fulcrum >/dev/null 2>&1 || true; fi
+  fi
+  if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
+    for log in "$tmp"/*.log; do
+      [ -f "$log" ] && { echo "--- $log"; tail -20 "$log"; }
+    done
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# Polls `command...` every 0.1 s until it succeeds; fails after `limit`
+# seconds, or at once when the daemon with pid `watch` (0: none) has exited.
+wait_for() {
+  local what=$1 limit=$2 watch=$3
+  shift 3
+  local end=$((SECONDS + limit))
+  until "$@" >/dev/null 2>&1; do
+    if [ "$watch" != 0 ] && ! kill -0 "$watch" 2>/dev/null; then fail "$what: the daemon exited"; fi
+    [ $SECONDS -lt $end ] || fail "timed out after ${limit}s waiting for $what"
+    sleep 0.1
+  done
+}
+
+build_package() {  # version output-dir
+  cpack -G DEB --config "$BUILD/CPackConfig.cmake" -R "$1" -B "$2" >"$tmp/cpack-$1.log" 2>&1 ||
+    fail "cpack -R $1 failed (see $tmp/cpack-$1.log): $(tail -5 "$tmp/cpack-$1.log")"
+  deb="$2/fulcrum_$1_amd64.deb"
+  [ -f "$deb" ] || fail "cpack made no $deb"
+}
+
+step "cpack: fulcrum_${VERSION}_amd64.deb"
+build_package "$VERSION" "$tmp/out"
+DEB=$deb
+
+step "dpkg-deb: control fields and maintainer scripts"
+info=$(dpkg-deb --info "$DEB")
+field() { dpkg-deb --field "$DEB" "$1"; }
+[ "$(field Package)" = fulcrum ] || fail "Package is '$(field Package)'"
+[ "$(field Version)" = "$VERSION" ] || fail "Version is '$(field Version)', not $VERSION"
+[ "$(field Architecture)" = amd64 ] || fail "Architecture is '$(field Architecture)'"
+depends=$(field Depends)
+# Computed by dpkg-shlibdeps from what the binaries link.
+for lib in libc6 libstdc++6 libevent- libsqlite3- libprotobuf liburing adduser; do
+  grep -q "$lib" <<<"$depends" || fail "Depends lacks $lib: $depends"
+done
+for script in postinst prerm postrm conffiles; do
+  grep -q " $script" <<<"$info" || fail "no $script in the control archive"
+done
+conffiles=$(dpkg-deb --ctrl-tarfile "$DEB" | tar -xO ./conffiles)
+for f in /etc/default/fulcrum /etc/logrotate.d/fulcrum; do
+  grep -qx "$f" <<<"$conffiles" || fail "$f is not a conffile"
+done
+
+step "dpkg-deb: contents"
+contents=$(dpkg-deb --contents "$DEB" | awk '{print $6}')
+expected=(
+  ./usr/bin/fulcrum ./usr/sbin/fulcrum-control ./usr/sbin/fulcrum-data
+  ./lib/systemd/system/fulcrum-control.service ./lib/systemd/system/fulcrum-data@.service
+  ./etc/default/fulcrum ./etc/logrotate.d/fulcrum
+  ./usr/share/man/man1/fulcrum.1.gz ./usr/share/man/man8/fulcrum-control.8.gz
+  ./usr/share/man/man8/fulcrum-data.8.gz
+  ./usr/share/doc/fulcrum/copyright ./usr/share/doc/fulcrum/changelog.gz
+)
+for path in "${expected[@]}"; do
+  grep -qxF "$path" <<<"$contents" || fail "$path is not in the package"
+done
+
+step "man pages and --version: every option of each program's --help, one version"
+mkdir -p "$tmp/unpacked"
+dpkg-deb --extract "$DEB" "$tmp/unpacked"
+check_man() {  # program man-page
+  local program=$1 page=$2 help options
+  help=$("$tmp/unpacked$program" --help)
+  options=$(grep -oE -- '--[a-z][a-z-]+' <<<"$help" | sort -u)
+  [ -n "$options" ] || fail "$program --help lists no options"
+  local text
+  # roff writes "-" as "\-"; the rendered page is what a reader sees.
+  text=$(zcat "$tmp/unpacked$page" | sed 's/\\-/-/g')
+  for option in $options; do
+    grep -qF -- "$option" <<<"$text" || fail "$page does not describe $program $option"
+  done
+}
+check_man /usr/bin/fulcrum /usr/share/man/man1/fulcrum.1.gz
+check_man /usr/sbin/fulcrum-control /usr/share/man/man8/fulcrum-control.8.gz
+check_man /usr/sbin/fulcrum-data /usr/share/man/man8/fulcrum-data.8.gz
+for page in man1/fulcrum.1 man8/fulcrum-control.8 man8/fulcrum-data.8; do
+  zcat "$tmp/unpacked/usr/share/man/$page.gz" | head -1 | grep -qF "\"fulcrum $VERSION\"" ||
+    fail "$page does not name version $VERSION"
+done
+# The version changes in project(); the changelog's latest entry must follow.
+zcat "$tmp/unpacked/usr/share/doc/fulcrum/changelog.gz" | head -1 | grep -qF "fulcrum ($VERSION)" ||
+  fail "packaging/debian/changelog's latest entry is not for $VERSION: add one"
+for program in /usr/bin/fulcrum /usr/sbin/fulcrum-control /usr/sbin/fulcrum-data; do
+  out=$("$tmp/unpacked$program" --version)
+  [ "$out" = "$(basename "$program") $VERSION" ] || fail "$program --version says '$out'"
+done
+
+step "lintian"
+# Tags kept on purpose are the first column of packaging/README.md's table.
+# shellcheck disable=SC2016 # the backquotes are Markdown's
+kept=$(sed -n '/^## Kept lintian tags/,/^## /p' "$SRC/packaging/README.md" |
+  grep -oE '^\| `[a-z0-9.+-]+`' | tr -d '|` ' | sort -u)
+lintian --fail-on none --tag-display-limit 0 --display-info --pedantic "$DEB" \
+  >"$tmp/lintian.log" 2>&1 || fail "lintian did not run: $(cat "$tmp/lintian.log")"
+grep -E '^[EWIPX]: ' "$tmp/lintian.log" || true
+bad=()
+while read -r level _ tag _; do
+  grep -qxF "$tag" <<<"$kept" || bad+=("$level $tag")
+done < <(grep -E '^[EW]: ' "$tmp/lintian.log")
+[ ${#bad[@]} -eq 0 ] || fail "lintian reports tags packaging/README.md does not explain: ${bad[*]}"
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "package built and checked; installing it needs root: installation steps skipped"
+  exit 77
+fi
+if dpkg-query -W -f='${Status}' fulcrum 2>/dev/null | grep -q installed; then
+  echo "a fulcrum package is installed on this machine; not replacing it: installation steps skipped"
+  exit 77
+fi
+
+step "dpkg -i"
+getent passwd fulcrum >/dev/null || user_made_by_us=1
+installed_by_us=1
+dpkg -i "$DEB" </dev/null >"$tmp/dpkg-install.log" 2>&1 || fail "dpkg -i failed: $(cat "$tmp/dpkg-install.log")"
+getent passwd fulcrum >/dev/null || fail "postinst made no fulcrum user"
+for dir in /var/lib/fulcrum /var/log/fulcrum; do
+  [ -d "$dir" ] || fail "postinst made no $dir"
+  [ "$(stat -c %U:%a "$dir")" = fulcrum:750 ] || fail "$dir is $(stat -c %U:%a "$dir"), not fulcrum:750"
+done
+[ "$(/usr/bin/fulcrum --version)" = "fulcrum $VERSION" ] || fail "installed fulcrum --version"
+if command -v systemd-analyze >/dev/null; then
+  systemd-analyze verify /lib/systemd/system/fulcrum-control.service \
+    /lib/systemd/system/fulcrum-data@1.service >"$tmp/systemd-analyze.log" 2>&1 ||
+    fail "systemd-analyze verify: $(cat "$tmp/systemd-analyze.log")"
+fi
+
+# The daemons run as their units run them: as the fulcrum user, arguments
+# from a file like /etc/default/fulcrum, stores and logs in the packaged
+# places; only the sockets are private to this test.
+run=$tmp/run
+mkdir -p "$run"
+chmod 0755 "$tmp"
+chown fulcrum:fulcrum "$run"
+cat >"$tmp/default" <<EOF
+FULCRUM_CONTROL_ARGS="--listen $run/engines.sock --socket $run/mgmt.sock"
+FULCRUM_DATA_ARGS="--control $run/engines.sock --io none"
+EOF
+# setpriv execs the daemon, so $! is the daemon's pid.
+as_fulcrum=(setpriv --reuid fulcrum --regid fulcrum --init-groups --)
+cli() { /usr/bin/fulcrum --socket "$run/mgmt.sock" --timeout 5 "$@"; }
+start_daemons() {
+  # shellcheck source=/dev/null
+  . "$tmp/default"
+  # shellcheck disable=SC2086 # word splitting of the arguments, as systemd does
+  "${as_fulcrum[@]}" /usr/sbin/fulcrum-control $FULCRUM_CONTROL_ARGS >>"$tmp/control.log" 2>&1 &
+  control_pid=$!
+  pids+=("$control_pid")
+  wait_for "fulcrum-control's management socket" 10 "$control_pid" cli show servers
+  # shellcheck disable=SC2086
+  "${as_fulcrum[@]}" /usr/sbin/fulcrum-data --engine-id pkgtest-1 $FULCRUM_DATA_ARGS >>"$tmp/data.log" 2>&1 &
+  data_pid=$!
+  pids+=("$data_pid")
+  wait_for "engine pkgtest-1 in show engines" 10 "$data_pid" \
+    sh -c "/usr/bin/fulcrum --socket '$run/mgmt.sock' show engines | grep -q 'pkgtest-1 *$VERSION'"
+}
+stop_daemons() {
+  kill "$data_pid" "$control_pid"
+  wait "$data_pid" || fail "fulcrum-data did not stop cleanly"
+  wait "$control_pid" || fail "fulcrum-control did not stop cleanly"
+  pids=()
+}
+
+step "the installed daemons: load, commit, show servers"
+start_daemons
+cat >"$tmp/smoke.conf" <<'EOF'
+set service-set web inside-interface fs-web-in outside-interface fs-web-out
+set application shop service-set web facade 198.18.0.10 port 80 algorithm least-connections
+set application shop server s1 address 198.18.1.11 port 80
+EOF
+cli load "$tmp/smoke.conf" >/dev/null
+cli commit -m "package smoke test" >/dev/null
+servers=$(cli show servers)
+echo "$servers"
+grep -q 's1 .*198\.18\.1\.11' <<<"$servers" || fail "show servers does not list s1"
+[ -f /var/lib/fulcrum/config.db ] || fail "no store at /var/lib/fulcrum/config.db"
+log=/var/log/fulcrum/fulcrum.log
+wait_for "the commit in $log" 5 "$control_pid" grep -q "package smoke test" "$log"
+
+step "logrotate with the packaged rule"
+# The packaged rule, with the signal sent to this test's fulcrum-control.
+awk -v pid="$control_pid" '
+  /^[[:space:]]*postrotate/ { print; print "\t\tkill -HUP " pid; skip = 1; next }
+  /^[[:space:]]*endscript/ { skip = 0 }
+  !skip' /etc/logrotate.d/fulcrum >"$tmp/logrotate.conf"
+logrotate -f -s "$tmp/logrotate.state" "$tmp/logrotate.conf" >"$tmp/logrotate.log" 2>&1 ||
+  fail "logrotate: $(cat "$tmp/logrotate.log")"
+grep -q "package smoke test" "$log.1" || fail "logrotate did not move $log to $log.1"
+cli set application shop server s2 address 198.18.1.12 port 80 >/dev/null
+cli commit -m "after rotation" >/dev/null
+wait_for "the next commit in a new $log" 5 "$control_pid" grep -q "after rotation" "$log"
+grep -q "after rotation" "$log.1" && fail "fulcrum-control still writes to $log.1 after SIGHUP"
+[ "$(stat -c %U "$log")" = fulcrum ] || fail "$log is not the fulcrum user's"
+
+step "upgrade to $UPGRADE_VERSION keeps the store and an edited conffile"
+stop_daemons
+echo "# edited by the package test" >>/etc/default/fulcrum
+build_package "$UPGRADE_VERSION" "$tmp/out-upgrade"
+dpkg -i "$deb" </dev/null >"$tmp/dpkg-upgrade.log" 2>&1 || fail "dpkg -i (upgrade) failed: $(cat "$tmp/dpkg-upgrade.log")"
+[ "$(dpkg-query -W -f='${Version}' fulcrum)" = "$UPGRADE_VERSION" ] || fail "the upgrade did not happen"
+grep -q "edited by the package test" /etc/default/fulcrum || fail "the upgrade lost the edit of /etc/default/fulcrum"
+start_daemons
+commits=$(cli show commits)
+grep -q "after rotation" <<<"$commits" || fail "the store lost its commits in the upgrade: $commits"
+grep -q 's2 .*198\.18\.1\.12' <<<"$(cli show servers)" || fail "the running configuration is not the stored one"
+stop_daemons
+
+step "dpkg --purge"
+dpkg --purge fulcrum </dev/null >"$tmp/dpkg-purge.log" 2>&1 || fail "dpkg --purge failed: $(cat "$tmp/dpkg-purge.log")"
+installed_by_us=0
+for path in /usr/bin/fulcrum /usr/sbin/fulcrum-control /usr/sbin/fulcrum-data /var/lib/fulcrum \
+  /var/log/fulcrum /etc/default/fulcrum /etc/logrotate.d/fulcrum \
+  /lib/systemd/system/fulcrum-control.service /lib/systemd/system/fulcrum-data@.service; do
+  [ ! -e "$path" ] || fail "$path is still there after purge"
+done
+echo "package test passed"
