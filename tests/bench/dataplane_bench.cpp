@@ -175,6 +175,7 @@ void BM_FastPathLoops(benchmark::State& state) {
 }
 BENCHMARK(BM_FastPathLoops)
     ->Args({10'000, 1})
+    ->Args({10'000, 0})
     ->Args({1'000'000, 1})
     ->Args({1'000'000, 0})
     ->ArgNames({"sessions", "shared"})

@@ -81,6 +81,7 @@ def main():
     lines.append(("memory per IPv4 session, both directions (largest table)",
                   fmt(worst, "B"), "<= 64 B: " + verdict(worst, 64, higher=False)))
     for sessions, shared, label in (("10000", 1, "10k sessions, shared table"),
+                                    ("10000", 0, "10k sessions, a table per loop (ceiling)"),
                                     ("1000000", 1, "1M sessions, shared table"),
                                     ("1000000", 0, "1M sessions, a table per loop (ceiling)")):
         base = f"BM_FastPathLoops/sessions:{sessions}/shared:{shared}/real_time"
