@@ -10,15 +10,20 @@
 //                  table of C sessions is full (then a fresh table).
 //   BM_HttpRequest/filter:F: keep-alive requests and the server's ACKs, with the
 //                  HTTP filter (parse, Host rewrite, log entry) or without.
+//   BM_RandomLoads/MiB:M/chains:C: the machine's memory latency and overlap
+//                  (random loads over M MiB of huge pages), the ceiling the
+//                  fast path over a large table is read against.
 // One thread: the figures are per core.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <random>
 
+#include "data-plane/mapped_array.h"
 #include "data-plane/processor.h"
 #include "shared/config/config_parser.h"
 #include "tests/common/packet_builder.h"
@@ -290,5 +295,43 @@ void BM_HttpRequest(benchmark::State& state) {
 BENCHMARK(BM_HttpRequest)->Arg(0)->Arg(1)->ArgName("filter")->Unit(benchmark::kNanosecond);
 
 }  // namespace
+
+// The machine's memory, measured in the same run as the fast path so its
+// figures can be read against it: random 64-byte loads over a MappedArray of
+// `MiB` (huge pages, as the session table), either each load depending on
+// the one before (latency: what one chain step costs when nothing is
+// prefetched) or 16 independent chains at once (what the memory system
+// overlaps: the floor for a burst's prefetched lookups).
+void BM_RandomLoads(benchmark::State& state) {
+  const size_t lines = static_cast<size_t>(state.range(0)) << 20 >> 6;
+  const size_t chains = static_cast<size_t>(state.range(1));
+  struct alignas(64) Line {
+    uint64_t next = 0;
+  };
+  MappedArray<Line> mem(lines);
+  // One random cycle through every line, so no load is predictable.
+  std::vector<uint32_t> order(lines);
+  for (size_t i = 0; i < lines; ++i) order[i] = static_cast<uint32_t>(i);
+  std::shuffle(order.begin() + 1, order.end(), std::mt19937(3));
+  for (size_t i = 0; i < lines; ++i) mem[order[i]].next = order[(i + 1) % lines];
+  uint64_t at[16];
+  for (size_t c = 0; c < chains; ++c) at[c] = order[c * (lines / chains)];
+  for (auto _ : state) {
+    for (int step = 0; step < 64; ++step)
+      for (size_t c = 0; c < chains; ++c) at[c] = mem[at[c]].next;
+  }
+  for (size_t c = 0; c < chains; ++c) benchmark::DoNotOptimize(at[c]);
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * 64 *
+                          static_cast<int64_t>(chains));
+  const long huge = anonHugePagesIn({mem.data()});
+  state.counters["huge_page_MiB"] = huge < 0 ? -1.0 : static_cast<double>(huge) / (1 << 20);
+}
+BENCHMARK(BM_RandomLoads)
+    ->Args({8, 1})
+    ->Args({64, 1})
+    ->Args({64, 16})
+    ->Args({1024, 1})
+    ->ArgNames({"MiB", "chains"})
+    ->Unit(benchmark::kNanosecond);
 
 BENCHMARK_MAIN();

@@ -93,6 +93,13 @@ def main():
                       fmt(ratio, "x", 2) + f" ({fmt(one, '')}-> {fmt(two, 'Mpps')})", target))
     for name, value, target in lines:
         print(f"{name:58} {value:>14}  {target}")
+    print("\nthe machine's memory (BM_RandomLoads, huge pages), to read the figures above against:")
+    for mib, chains, what in (("8", "1", "one chain of dependent loads over 8 MiB (fits L3)"),
+                              ("64", "1", "one chain of dependent loads over 64 MiB (latency)"),
+                              ("64", "16", "16 chains at once over 64 MiB (overlapped)"),
+                              ("1024", "1", "one chain of dependent loads over 1 GiB")):
+        per = rate(rows.get(f"BM_RandomLoads/MiB:{mib}/chains:{chains}"), 1.0)
+        print(f"  {what:58} {fmt(1e9 / per if per else None, 'ns/load'):>14}")
     huge = [row.get("huge_page_MiB") for key, row in rows.items()
             if key.startswith("BM_FastPath/sessions:10000000") and "error" not in row]
     if huge and huge[0] is not None:
