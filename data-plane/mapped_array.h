@@ -10,6 +10,7 @@
 #pragma once
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -17,6 +18,22 @@
 #include <memory>
 #include <new>
 #include <type_traits>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define FULCRUM_HAS_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FULCRUM_HAS_ASAN 1
+#endif
+#endif
+#ifdef FULCRUM_HAS_ASAN
+#include <sanitizer/asan_interface.h>
+#define FULCRUM_ASAN_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define FULCRUM_ASAN_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define FULCRUM_ASAN_POISON(p, n) ((void)(p), (void)(n))
+#define FULCRUM_ASAN_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
 
 namespace fulcrum {
 
@@ -26,14 +43,14 @@ class MappedArray {
   static constexpr size_t kHugePage = size_t{2} << 20;
 
   MappedArray() = default;
-  // Default-constructs `count` elements (so every page is touched now, not
+  // Default-constructs `count` elements (so their pages are touched now, not
   // on the packet path). Throws std::bad_alloc when the mapping fails.
   explicit MappedArray(size_t count) : count_(count) {
     if (count == 0) return;
     // Arrays under one huge page stay on small pages: a 2 MiB page for a
     // test's 16-session table would waste nearly all of it.
     const bool huge = count * sizeof(T) >= kHugePage;
-    const size_t unit = huge ? kHugePage : 4096;
+    const size_t unit = huge ? kHugePage : static_cast<size_t>(::sysconf(_SC_PAGESIZE));
     bytes_ = (count * sizeof(T) + unit - 1) / unit * unit;
     // Over-allocate by one huge page and trim, so the array starts on a
     // 2 MiB boundary: only aligned 2 MiB ranges can become huge pages.
@@ -49,6 +66,9 @@ class MappedArray {
     // Advice only: refused advice leaves small pages, which still work.
     if (huge) (void)::madvise(data_, bytes_, MADV_HUGEPAGE);
     std::uninitialized_default_construct_n(data_, count_);
+    // The slack after the last element is mapped memory: without this, an
+    // index past the end that lands there would go unseen by ASan.
+    FULCRUM_ASAN_POISON(data_ + count_, bytes_ - count_ * sizeof(T));
   }
   ~MappedArray() { reset(); }
   MappedArray(MappedArray&& o) noexcept : data_(o.data_), count_(o.count_), bytes_(o.bytes_) {
@@ -72,12 +92,14 @@ class MappedArray {
   T& operator[](size_t i) { return data_[i]; }
   const T& operator[](size_t i) const { return data_[i]; }
   T* data() { return data_; }
+  const T* data() const { return data_; }
   size_t size() const { return count_; }
 
  private:
   void reset() {
     if (data_ == nullptr) return;
     std::destroy_n(data_, count_);
+    FULCRUM_ASAN_UNPOISON(data_ + count_, bytes_ - count_ * sizeof(T));
     ::munmap(data_, bytes_);
     data_ = nullptr;
   }

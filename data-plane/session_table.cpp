@@ -29,6 +29,9 @@ void SessionTable::lockContended(uint32_t b) {
     // Spin on a plain load so waiting does not bounce the cache line; yield
     // eventually so an oversubscribed machine (tests, CI) still progresses.
     for (int spins = 0; word.load(std::memory_order_relaxed) & kLocked; ++spins) {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();  // lets the holder's core (or SMT sibling) run
+#endif
       if (spins > 1000) std::this_thread::yield();
     }
     if ((word.fetch_or(kLocked, std::memory_order_acquire) & kLocked) == 0) return;
@@ -37,7 +40,8 @@ void SessionTable::lockContended(uint32_t b) {
 
 SessionTable::SessionTable(uint32_t capacity, uint64_t hashSeed)
     : capacity_(std::clamp<uint32_t>(capacity, 1, kMaxCapacity)), seed_(hashSeed) {
-  // Two buckets per session keep chains short (mean < 1 at full load) for
+  // Two buckets per session keep chains short (one entry per bucket on
+  // average at full load) for
   // 8 bytes a session.
   bucketCount_ = uint64_t{capacity_} * 2;
   sessions_ = MappedArray<Session4>(capacity_);
@@ -61,20 +65,20 @@ uint32_t SessionTable::findEntry(uint32_t bucket, const FlowKey4& key) const {
 }
 
 void SessionTable::link(uint32_t bucket, uint32_t entry) {
-  sessions_[entry >> 1].next[entry & 1] = head(bucket);
+  setNext(entry, head(bucket));
   setHead(bucket, entry);
 }
 
 void SessionTable::unlink(uint32_t bucket, uint32_t entry) {
   uint32_t e = head(bucket);
   if (e == entry) {
-    setHead(bucket, sessions_[entry >> 1].next[entry & 1]);
+    setHead(bucket, nextOf(entry));
     return;
   }
   while (e != kEmpty) {
-    uint32_t& next = sessions_[e >> 1].next[e & 1];
+    const uint32_t next = nextOf(e);
     if (next == entry) {
-      next = sessions_[entry >> 1].next[entry & 1];
+      setNext(e, nextOf(entry));
       return;
     }
     e = next;

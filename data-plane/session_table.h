@@ -62,21 +62,30 @@ class SessionTable {
   // Hints the CPU to fetch the bucket of `hash` (burst processing: hash all
   // packets first, prefetch, then look up).
   void prefetch(uint64_t h) const { __builtin_prefetch(&buckets_[bucketOf(h)]); }
-  // Second pass of a burst, once the buckets have had time to arrive: hints
+  // Pipeline stage of a burst, once the bucket has had time to arrive: hints
   // the CPU to fetch the record the bucket's chain starts with (the one a
-  // lookup almost always wants: chains average under one entry). Reads the
-  // head without the lock; a stale head only wastes the hint.
+  // lookup most often wants: a full table holds one entry per bucket on
+  // average). Reads the head without the lock; a stale head only wastes the
+  // hint.
   void prefetchRecord(uint64_t h) const {
     const uint32_t e = buckets_[bucketOf(h)].load(std::memory_order_relaxed) & kEmpty;
     if (e != kEmpty) prefetchWhole(e >> 1);
   }
-  // Third pass: when the chain's first record is not `key`'s, hints the
-  // record after it (a full bucket holds about two entries, so a third of
-  // lookups need a second record). Unlocked reads, hints only.
-  void prefetchSecond(uint64_t h, const FlowKey4& key) const {
+  // The next stage: when the chain's first record is not `key`'s, hints the
+  // record after it (a bucket that holds this key holds about two entries,
+  // so a third of lookups need a second record).
+  //
+  // Unlocked reads, hints only: next[] is read through a relaxed atomic_ref
+  // (its writers use one too), so it is always a valid reference or kEmpty
+  // (freed records keep their links: the free stack has its own). The
+  // identity fields compared may be being written by create() for a new
+  // session in that record; a torn compare only changes whether a hint is
+  // issued, and the lookup proper reads them under the lock.
+  __attribute__((no_sanitize("thread"))) void prefetchSecond(uint64_t h,
+                                                             const FlowKey4& key) const {
     const uint32_t e = buckets_[bucketOf(h)].load(std::memory_order_relaxed) & kEmpty;
     if (e == kEmpty || keyMatches(sessions_[e >> 1], e & 1, key)) return;
-    const uint32_t next = sessions_[e >> 1].next[e & 1] & kEmpty;
+    const uint32_t next = nextOf(e) & kEmpty;
     if (next != kEmpty) prefetchWhole(next >> 1);
   }
 
@@ -122,6 +131,12 @@ class SessionTable {
   uint32_t capacity() const { return capacity_; }
   uint32_t size() const { return size_.load(std::memory_order_relaxed); }
   size_t bucketCount() const { return bucketCount_; }
+  // The bucket of hash `h`. Any bucket count, not only powers of two: the
+  // high half of the hash scaled to [0, bucketCount) (multiply-shift), so
+  // the table can hold exactly two buckets per session.
+  uint32_t bucketOf(uint64_t h) const {
+    return static_cast<uint32_t>(((h >> 32) * bucketCount_) >> 32);
+  }
   // Memory held per session slot: record, free-stack link and bucket heads.
   double bytesPerSession() const;
   // Bytes of the table the kernel backs with huge pages now; -1 if unknown.
@@ -143,12 +158,6 @@ class SessionTable {
   // Locks two buckets in ascending order (once if they are the same).
   class PairLock;
 
-  // Any bucket count, not only powers of two: the high half of the hash
-  // scaled to [0, bucketCount) (multiply-shift), so the table can hold
-  // exactly two buckets per session.
-  uint32_t bucketOf(uint64_t h) const {
-    return static_cast<uint32_t>(((h >> 32) * bucketCount_) >> 32);
-  }
   void lockBucket(uint32_t b) {
     if ((buckets_[b].fetch_or(kLocked, std::memory_order_acquire) & kLocked) == 0) return;
     lockContended(b);
@@ -164,6 +173,18 @@ class SessionTable {
   uint32_t head(uint32_t b) const { return buckets_[b].load(std::memory_order_relaxed) & kEmpty; }
   void setHead(uint32_t b, uint32_t entry) {
     buckets_[b].store(entry | kLocked, std::memory_order_relaxed);
+  }
+  // The link after `entry` in its chain. Written under the bucket's lock but
+  // also read without it (prefetchSecond), so both go through atomic_ref;
+  // relaxed, these are plain moves.
+  uint32_t nextOf(uint32_t entry) const {
+    // atomic_ref takes no const object; this only loads.
+    return std::atomic_ref<uint32_t>(const_cast<uint32_t&>(sessions_[entry >> 1].next[entry & 1]))
+        .load(std::memory_order_relaxed);
+  }
+  void setNext(uint32_t entry, uint32_t next) {
+    std::atomic_ref<uint32_t>(sessions_[entry >> 1].next[entry & 1])
+        .store(next, std::memory_order_relaxed);
   }
   static bool keyMatches(const Session4& s, uint32_t side, const FlowKey4& k) {
     if (side == 0) {

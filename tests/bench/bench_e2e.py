@@ -496,7 +496,7 @@ class Bench:
                               "none"], capture_output=True, text=True, timeout=120).stdout
         wanted = ("tun_chr_write_iter", "tun_chr_read_iter", "__netif_receive_skb_one_core", "process_backlog",
                   "tcp_v4_rcv", "ip_forward", "fib_table_lookup", "do_sys_poll", "try_to_wake_up",
-                  "PacketProcessor::processBurst", "SessionTable::Stripe::lock", "io_uring_enter", "io_issue_sqe")
+                  "PacketProcessor::processBurst", "SessionTable::lockContended", "io_uring_enter", "io_issue_sqe")
         for line in sym.splitlines():
             if not line.startswith("#") and any(w in line for w in wanted):
                 say("  with children " + " ".join(line.split()))

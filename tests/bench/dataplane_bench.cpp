@@ -102,8 +102,9 @@ double hugePageMiB(const Engine& e) {
 
 void BM_FastPath(benchmark::State& state) {
   const uint32_t sessions = static_cast<uint32_t>(state.range(0));
-  // Packets handed to processBurst at once: 32 (hash all, prefetch, then
-  // process) or 1 (each packet on its own), to measure what bursts buy.
+  // Packets handed to processBurst at once: 32 (hash all and prefetch, then
+  // the record pipeline) or 1 (each packet on its own), to measure what
+  // bursts buy.
   const size_t burstSize = state.range(1) > 0 ? static_cast<size_t>(state.range(1)) : 32;
   const std::unique_ptr<Engine> filled = filledEngine(sessions);
   Engine& e = *filled;

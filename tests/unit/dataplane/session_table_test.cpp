@@ -200,6 +200,72 @@ TEST(SessionTable, LongChainsOnAFullTable) {
   EXPECT_EQ(t.size(), 64u);
 }
 
+TEST(SessionTable, EgressAndIngressInOneBucket) {
+  // A one-session table has two buckets: for many seeds, a session's two
+  // entries share one, so PairLock must take that bucket once (a second
+  // fetch_or on it would spin forever), and link, unlink and the walks must
+  // keep both entries of one record in one chain apart.
+  int shared = 0;
+  for (uint64_t seed = 1; seed <= 16; ++seed) {
+    SessionTable t(1, seed);
+    const SessionInit s = makeSession(0xC6120001, 1000);
+    ASSERT_EQ(t.create(s, 1, noRemoval).status, SessionTable::CreateStatus::kCreated);
+    if (t.bucketOf(t.hash(s.egressKey())) == t.bucketOf(t.hash(s.ingressKey()))) ++shared;
+    EXPECT_TRUE(found(t, s.egressKey(), 1));
+    EXPECT_TRUE(found(t, s.ingressKey(), 1));
+    uint32_t listed = 0;
+    t.forEach([&](const SessionInfo&) { ++listed; });
+    EXPECT_EQ(listed, 1u);
+    uint32_t removed = 0;
+    EXPECT_TRUE(t.removeIf(
+        s.egressKey(), [](Session4&) { return true; }, [&](const SessionInfo&) { ++removed; }));
+    EXPECT_EQ(removed, 1u);
+    EXPECT_FALSE(found(t, s.egressKey(), 1));
+    EXPECT_FALSE(found(t, s.ingressKey(), 1));
+    EXPECT_EQ(t.create(s, 1, noRemoval).status, SessionTable::CreateStatus::kCreated);
+  }
+  EXPECT_GT(shared, 0) << "no seed put both entries in one bucket: the case went untested";
+}
+
+TEST(MappedArray, AlignsHugeArraysAndKeepsSmallOnesSmall) {
+  // At least one huge page: 2 MiB aligned, so the kernel can back it with
+  // huge pages; elements default-constructed.
+  MappedArray<std::atomic<uint32_t>> big(MappedArray<int>::kHugePage);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(big.data()) % MappedArray<int>::kHugePage, 0u);
+  EXPECT_EQ(big.size(), MappedArray<int>::kHugePage);
+  EXPECT_EQ(big[0].load(), 0u);
+  EXPECT_EQ(big[big.size() - 1].load(), 0u);
+  big[big.size() - 1].store(7);
+  // Moving hands the mapping over; the moved-from array holds nothing.
+  MappedArray<std::atomic<uint32_t>> moved(std::move(big));
+  EXPECT_EQ(moved[moved.size() - 1].load(), 7u);
+  EXPECT_EQ(big.data(), nullptr);
+  EXPECT_EQ(big.size(), 0u);
+  big = std::move(moved);
+  EXPECT_EQ(big[big.size() - 1].load(), 7u);
+  EXPECT_EQ(moved.data(), nullptr);
+  // Small arrays are page aligned only, and usable; empty ones map nothing.
+  MappedArray<Session4> small(3);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(small.data()) % 4096, 0u);
+  small[2].client = 5;
+  EXPECT_EQ(small[2].client, 5u);
+  MappedArray<Session4> none(0);
+  EXPECT_EQ(none.data(), nullptr);
+  // The granted huge pages are readable from /proc (0 is a valid answer:
+  // THP may be off); never more than what was mapped.
+  EXPECT_LE(anonHugePagesIn({big.data()}), static_cast<long>(2 * MappedArray<int>::kHugePage * 4));
+}
+
+#ifdef FULCRUM_HAS_ASAN
+TEST(MappedArray, ReadingPastTheEndIsCaughtByAsan) {
+  // The page's slack after the last element is poisoned, so an index one
+  // past the end is reported as it was with new[].
+  MappedArray<uint32_t> a(3);
+  volatile uint32_t* p = a.data();
+  EXPECT_DEATH((void)p[3], "use-after-poison");
+}
+#endif
+
 TEST(SessionTable, ManyLoopsAtOnce) {
   // Four threads create, look up and age sessions over shared keys; at the
   // end every record is accounted for and the table is consistent.
@@ -215,6 +281,10 @@ TEST(SessionTable, ManyLoopsAtOnce) {
         auto r = t.create(s, now, [&](const SessionInfo&) { removed.fetch_add(1); });
         if (r.status == SessionTable::CreateStatus::kCreated) created.fetch_add(1);
         FlowKey4 k = s.ingressKey();
+        // The burst pipeline's unlocked hints, racing with the others'
+        // creates and removals: never a crash or an out-of-range read.
+        t.prefetchRecord(t.hash(k));
+        t.prefetchSecond(t.hash(k), k);
         t.find(k, t.hash(k), now, [&](Session4& x, Direction) { x.expiresAt.store(now + 2); });
         if (round % 64 == static_cast<uint32_t>(th))
           t.expire(now, 0, static_cast<uint32_t>(t.bucketCount()),
