@@ -10,9 +10,8 @@
 // Concurrency: every bucket is its own spinlock. A bucket is one 32-bit word,
 // the chain's head entry in bits 0-30 and a lock bit in bit 31, so taking the
 // lock touches the cache line the lookup reads anyway. (Striped locks in an
-// array of their own cost a second random line per packet, and two loops
-// bouncing the few hot stripe lines between cores kept 2 loops at 1.04x of
-// one.) A lookup holds one bucket for the length of a chain walk and the
+// array of their own cost a second random line per packet, and every lookup
+// of every loop wrote one of the same 1024 lines.) A lookup holds one bucket for the length of a chain walk and the
 // caller's per-packet update, never across a whole packet. create() and
 // removals take both buckets of a session in ascending order. TCP state and
 // expiry are atomics because the egress and ingress entries of one session
