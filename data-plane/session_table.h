@@ -11,12 +11,12 @@
 // the chain's head entry in bits 0-30 and a lock bit in bit 31, so taking the
 // lock touches the cache line the lookup reads anyway. (Striped locks in an
 // array of their own cost a second random line per packet, and every lookup
-// of every loop wrote one of the same 1024 lines.) A lookup holds one bucket for the length of a chain walk and the
-// caller's per-packet update, never across a whole packet. create() and
-// removals take both buckets of a session in ascending order. TCP state and
-// expiry are atomics because the egress and ingress entries of one session
-// may be used by two loops at once under different buckets. Free records sit
-// on a lock-free tagged stack.
+// of every loop wrote one of the same 1024 lines.) A lookup holds one bucket
+// for the length of a chain walk and the caller's per-packet update, never
+// across a whole packet. create() and removals take both buckets of a
+// session in ascending order. TCP state and expiry are atomics because the
+// egress and ingress entries of one session may be used by two loops at once
+// under different buckets. Free records sit on a lock-free tagged stack.
 //
 // Memory: records, buckets and free links are MappedArrays (2 MiB aligned,
 // offered to transparent huge pages), with exactly two buckets per session:
