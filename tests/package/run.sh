@@ -40,13 +40,40 @@ pids=()
 netns=""
 installed_by_us=0
 user_made_by_us=0
+# The package's state in dpkg's database: not-installed when absent (or
+# unknown), else installed, unpacked, half-configured, config-files...
+package_state() {
+  local state
+  state=$(dpkg-query -W -f='${db:Status-Status}' fulcrum 2>/dev/null) || state=not-installed
+  echo "${state:-not-installed}"
+}
+# Drops a reaped daemon from `pids`, so cleanup never signals a pid that
+# may since belong to another process.
+forget() {
+  local keep=() p
+  for p in "${pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+  pids=("${keep[@]}")
+}
+# Stops `pid` (TERM, then KILL after 5 s) and reaps it; never waits unbounded.
+stop_pid() {
+  local pid=$1 i
+  kill "$pid" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
 cleanup() {
   local rc=$?
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  trap - TERM INT HUP
+  if [ -n "${watchdog:-}" ]; then kill "$watchdog" 2>/dev/null || true; fi
+  for pid in "${pids[@]}"; do stop_pid "$pid"; done
   if [ -n "$netns" ]; then ip netns delete "$netns" 2>/dev/null || true; fi
-  if [ "$installed_by_us" = 1 ] && dpkg-query -W -f='${Status}' fulcrum 2>/dev/null | grep -q installed; then
-    dpkg --purge fulcrum >/dev/null 2>&1 || echo "cleanup: dpkg --purge fulcrum failed" >&2
+  # Whatever state a failed step left it in (unpacked, half-configured...).
+  if [ "$installed_by_us" = 1 ] && [ "$(package_state)" != not-installed ]; then
+    timeout 120 dpkg --purge fulcrum >/dev/null 2>&1 || echo "cleanup: dpkg --purge fulcrum failed" >&2
   fi
   if [ "$user_made_by_us" = 1 ] && getent passwd fulcrum >/dev/null; then
     deluser --system fulcrum >/dev/null 2>&1 || true
@@ -60,6 +87,22 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+# ctest's TIMEOUT kills bash with SIGKILL, which no trap sees: give up a
+# little before it, so the trap still stops the daemons and purges.
+trap 'exit 1' TERM INT HUP
+# The sleep holds no output (ctest would wait for it to close), and the
+# watchdog takes it along when cleanup stops it.
+(
+  trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
+  sleep 270 >/dev/null 2>&1 &
+  sleeper=$!
+  wait "$sleeper" || exit 0
+  # Only this script: if it was killed outright, $$ may be another process.
+  grep -q 'package/run.sh' "/proc/$$/cmdline" 2>/dev/null || exit 0
+  echo "package test: over 270 s, giving up" >&2
+  kill -TERM $$
+) &
+watchdog=$!
 
 # Polls `command...` every 0.1 s until it succeeds; fails after `limit`
 # seconds, or at once when the daemon with pid `watch` (0: none) has exited.
@@ -166,10 +209,18 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "package built and checked; installing it needs root: installation steps skipped"
   exit 77
 fi
-if dpkg-query -W -f='${Status}' fulcrum 2>/dev/null | grep -q installed; then
-  echo "a fulcrum package is installed on this machine; not replacing it: installation steps skipped"
+if [ "$(package_state)" != not-installed ]; then
+  echo "a fulcrum package is on this machine ($(package_state)); not touching it: installation steps skipped"
   exit 77
 fi
+# Files an operator may have made by hand (README "Running it"): the package
+# would adopt them and purge would delete them, so it is not installed here.
+for path in /var/lib/fulcrum /var/log/fulcrum /etc/default/fulcrum /etc/logrotate.d/fulcrum; do
+  if [ -e "$path" ]; then
+    echo "$path exists on this machine; installing the package would take it over: installation steps skipped"
+    exit 77
+  fi
+done
 
 step "dpkg -i"
 getent passwd fulcrum >/dev/null || user_made_by_us=1
@@ -218,9 +269,13 @@ start_daemons() {
 }
 stop_daemons() {
   kill "$data_pid" "$control_pid"
-  wait "$data_pid" || fail "fulcrum-data did not stop cleanly"
-  wait "$control_pid" || fail "fulcrum-control did not stop cleanly"
-  pids=()
+  local data_rc=0 control_rc=0
+  wait "$data_pid" || data_rc=$?
+  forget "$data_pid"
+  wait "$control_pid" || control_rc=$?
+  forget "$control_pid"
+  [ "$data_rc" = 0 ] || fail "fulcrum-data did not stop cleanly (exit $data_rc)"
+  [ "$control_rc" = 0 ] || fail "fulcrum-control did not stop cleanly (exit $control_rc)"
 }
 
 step "the installed daemons: load, commit, show servers"
@@ -266,7 +321,10 @@ if command -v ip >/dev/null && command -v unshare >/dev/null; then
   grep -q "started:.*packet loops (tun" "$tmp/data-tun.log" || fail "fulcrum-data did not start on TUN devices"
   ! grep -qi "permission\|not permitted" "$tmp/data-tun.log" || fail "fulcrum-data lacked a privilege: $(cat "$tmp/data-tun.log")"
   kill "$tun_pid"
-  wait "$tun_pid" || fail "fulcrum-data (TUN) did not stop cleanly"
+  tun_rc=0
+  wait "$tun_pid" || tun_rc=$?
+  forget "$tun_pid"
+  [ "$tun_rc" = 0 ] || fail "fulcrum-data (TUN) did not stop cleanly (exit $tun_rc)"
   ip netns delete "$netns"
   netns=""
 else
