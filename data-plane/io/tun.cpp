@@ -85,17 +85,28 @@ std::unique_ptr<TunQueue> TunQueue::open(const std::string& name, bool offload, 
 TunQueue::TunQueue(int fd, bool offload) : fd_(fd), offload_(offload) {}
 
 TunQueue::~TunQueue() {
+  releaseRing();
+  ::close(fd_);
+}
+
+void TunQueue::releaseRing() {
   // Nothing is in flight between calls: every entry a burst submits is
   // completed before the burst returns.
-  if (ring_) {
-    // The ring's teardown runs later in the kernel, and a registered file
-    // would live until then: the device would outlast the queue, and a
-    // queue opened again at once could find the old one. Unregistering
-    // drops the ring's reference now.
-    if (fixedFile_) io_uring_unregister_files(ring_.get());
-    io_uring_queue_exit(ring_.get());
-  }
-  ::close(fd_);
+  if (!ring_) return;
+  // The ring's teardown runs later in the kernel, and a registered file
+  // would live until then: the device would outlast the queue, and a queue
+  // opened again at once could find the old one. Unregistering drops the
+  // ring's reference now.
+  if (fixedFile_) io_uring_unregister_files(ring_.get());
+  fixedFile_ = false;
+  io_uring_queue_exit(ring_.get());
+  ring_.reset();
+}
+
+void TunQueue::fallBackToSyscalls() {
+  log::warning("io_uring failed on a TUN queue: it uses read() and write() from now on");
+  releaseRing();
+  countFallback();
 }
 
 size_t TunQueue::receiveBurst(PacketBuffer** buffers, size_t max) {
@@ -203,10 +214,7 @@ size_t TunQueue::receiveUring(PacketBuffer** buffers, size_t max) {
       useFixedFile(sqe, fixedFile_);
     }
     if (!submitAndReap(ring_.get(), results, static_cast<unsigned>(round))) {
-      log::warning("io_uring failed on a TUN queue: it uses read() and write() from now on");
-      io_uring_queue_exit(ring_.get());
-      ring_.reset();
-      countFallback();
+      fallBackToSyscalls();
       return n + receiveSyscalls(buffers + n, max - n);
     }
     // Reads complete in order, but a packet that arrives during the round
@@ -252,10 +260,7 @@ size_t TunQueue::transmitUring(PacketBuffer* const* buffers, size_t count) {
       useFixedFile(sqe, fixedFile_);
     }
     if (!submitAndReap(ring_.get(), results, static_cast<unsigned>(chunk))) {
-      log::warning("io_uring failed on a TUN queue: it uses read() and write() from now on");
-      io_uring_queue_exit(ring_.get());
-      ring_.reset();
-      countFallback();
+      fallBackToSyscalls();
       return sent + transmitSyscalls(buffers + start, count - start);
     }
     for (size_t i = 0; i < chunk; ++i) {

@@ -54,6 +54,12 @@ class TunQueue final : public PacketQueue {
   size_t transmitSyscalls(PacketBuffer* const* buffers, size_t count);
   size_t receiveUring(PacketBuffer** buffers, size_t max);
   size_t transmitUring(PacketBuffer* const* buffers, size_t count);
+  // Frees the ring (unregistering the file first); the queue then uses
+  // system calls.
+  void releaseRing();
+  // A ring that failed mid-burst: logged, freed and counted in
+  // tun_io_fallbacks.
+  void fallBackToSyscalls();
 
   int fd_;
   bool offload_;
