@@ -67,6 +67,26 @@ bool takesValue(const std::string& arg) {
   return false;
 }
 
+// Reads `value`, the value of option `arg`, as a whole number from lo to hi
+// into *out; false with *error in the options' one wording when it is not.
+bool numberIn(const std::string& arg, const std::string& value, uint64_t lo, uint64_t hi,
+              uint64_t* out, std::string* error) {
+  char* end = nullptr;
+  *out = std::strtoull(value.c_str(), &end, 10);
+  if (!value.empty() && *end == '\0' && *out >= lo && *out <= hi) return true;
+  *error = arg + " must be a number from " + std::to_string(lo) + " to " + std::to_string(hi) +
+           ", not '" + value + "'";
+  return false;
+}
+
+// Reads an on/off option's value into *out; false with *error otherwise.
+bool onOff(const std::string& arg, const std::string& value, bool* out, std::string* error) {
+  *out = value == "on";
+  if (value == "on" || value == "off") return true;
+  *error = arg + " must be on or off, not '" + value + "'";
+  return false;
+}
+
 int usage(const std::string& message) {
   std::fprintf(stderr, "fulcrum-data: %s\n%s", message.c_str(), kUsage);
   return 2;
@@ -102,49 +122,31 @@ int main(int argc, char** argv) {
     if (!takesValue(arg)) return usage("unknown argument '" + arg + "'");
     if (i + 1 >= argc) return usage("'" + arg + "' needs a value");
     std::string value = argv[++i];
+    std::string error;
     if (arg == "--control") {
       control = value;
     } else if (arg == "--engine-id") {
       engineId = value;
     } else if (arg == "--capacity") {
-      char* end = nullptr;
-      capacity = std::strtoull(value.c_str(), &end, 10);
-      if (value.empty() || *end != '\0' || capacity == 0 || capacity > 100'000'000)
-        return usage("--capacity must be a number from 1 to 100000000, not '" + value + "'");
+      if (!numberIn(arg, value, 1, 100'000'000, &capacity, &error)) return usage(error);
     } else if (arg == "--http-connections") {
-      char* end = nullptr;
-      httpConnections = std::strtoull(value.c_str(), &end, 10);
-      if (value.empty() || *end != '\0' || httpConnections == 0 ||
-          httpConnections > fulcrum::state_word::kMaxHttpSlots)
-        return usage("--http-connections must be a number from 1 to " +
-                     std::to_string(fulcrum::state_word::kMaxHttpSlots) + ", not '" + value + "'");
+      if (!numberIn(arg, value, 1, fulcrum::state_word::kMaxHttpSlots, &httpConnections, &error))
+        return usage(error);
     } else if (arg == "--loops") {
-      char* end = nullptr;
-      loops = std::strtoull(value.c_str(), &end, 10);
-      if (value.empty() || *end != '\0' || loops > 256)
-        return usage("--loops must be a number from 0 to 256, not '" + value + "'");
+      if (!numberIn(arg, value, 0, 256, &loops, &error)) return usage(error);
     } else if (arg == "--burst") {
-      char* end = nullptr;
-      burst = std::strtoull(value.c_str(), &end, 10);
-      if (value.empty() || *end != '\0' || burst < 1 || burst > fulcrum::PacketProcessor::kMaxBurst)
-        return usage("--burst must be a number from 1 to 32, not '" + value + "'");
+      if (!numberIn(arg, value, 1, fulcrum::PacketProcessor::kMaxBurst, &burst, &error))
+        return usage(error);
     } else if (arg == "--offload") {
-      if (value != "on" && value != "off")
-        return usage("--offload must be on or off, not '" + value + "'");
-      offload = value == "on";
+      if (!onOff(arg, value, &offload, &error)) return usage(error);
     } else if (arg == "--tun-io") {
       if (value != "uring" && value != "syscalls")
         return usage("--tun-io must be uring or syscalls, not '" + value + "'");
       tunIo = value == "uring" ? fulcrum::TunIo::kUring : fulcrum::TunIo::kSyscalls;
     } else if (arg == "--busy-poll-us") {
-      char* end = nullptr;
-      busyPollUs = std::strtoull(value.c_str(), &end, 10);
-      if (value.empty() || *end != '\0' || busyPollUs > 1'000'000)
-        return usage("--busy-poll-us must be a number from 0 to 1000000, not '" + value + "'");
+      if (!numberIn(arg, value, 0, 1'000'000, &busyPollUs, &error)) return usage(error);
     } else if (arg == "--pin-loops") {
-      if (value != "on" && value != "off")
-        return usage("--pin-loops must be on or off, not '" + value + "'");
-      pinLoops = value == "on";
+      if (!onOff(arg, value, &pinLoops, &error)) return usage(error);
     } else if (arg == "--io") {
       if (value != "tun" && value != "none")
         return usage("--io must be tun or none, not '" + value + "'");
