@@ -93,10 +93,9 @@ std::unique_ptr<Engine> filledEngine(uint32_t sessions) {
   return e;
 }
 
-// What the kernel granted of the table in huge pages (MappedArray), in MiB;
-// -1 when it cannot tell.
-double hugePageMiB(const Engine& e) {
-  const long bytes = e.shared.table.hugePageBytes();
+// What the kernel granted in huge pages (anonHugePagesIn, hugePageBytes), in
+// MiB for the huge_page_MiB counters; -1 when it cannot tell.
+double hugePageMiB(long bytes) {
   return bytes < 0 ? -1.0 : static_cast<double>(bytes) / (1 << 20);
 }
 
@@ -123,7 +122,7 @@ void BM_FastPath(benchmark::State& state) {
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * 32);
   state.counters["bytes_per_session"] = e.shared.table.bytesPerSession();
-  state.counters["huge_page_MiB"] = hugePageMiB(e);
+  state.counters["huge_page_MiB"] = hugePageMiB(e.shared.table.hugePageBytes());
   if (e.loop->counters().get(Counter::kEgressNat) < static_cast<uint64_t>(state.iterations()) * 32)
     state.SkipWithError("fast path missed");
 }
@@ -324,8 +323,7 @@ void BM_RandomLoads(benchmark::State& state) {
   for (size_t c = 0; c < chains; ++c) benchmark::DoNotOptimize(at[c]);
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * 64 *
                           static_cast<int64_t>(chains));
-  const long huge = anonHugePagesIn({mem.data()});
-  state.counters["huge_page_MiB"] = huge < 0 ? -1.0 : static_cast<double>(huge) / (1 << 20);
+  state.counters["huge_page_MiB"] = hugePageMiB(anonHugePagesIn({mem.data()}));
 }
 BENCHMARK(BM_RandomLoads)
     ->Args({8, 1})

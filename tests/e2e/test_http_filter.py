@@ -504,11 +504,11 @@ class HttpFilterTest(HttpFilterCase):
         self.assert_counters(nginx, rewritten=nginx, logs_dropped=dropped)
 
 
-class NoOffloadTest(HttpFilterCase):
-    """fulcrum-data --offload off: one TCP segment per packet, so requests
-    and bodies cross the filter in 1448-byte pieces."""
+class SameTransfers:
+    """HttpFilterTest's transfer and request-log tests, for the classes below
+    that run them with other fulcrum-data arguments (not a TestCase itself,
+    so they are not run twice)."""
 
-    DATA_ARGS = ("--offload", "off")
     test_host_names_the_server_with_its_port = HttpFilterTest.test_host_names_the_server_with_its_port
     test_transfers_through_a_longer_host = HttpFilterTest.test_transfers_through_a_longer_host
     test_transfers_through_a_shorter_host = HttpFilterTest.test_transfers_through_a_shorter_host
@@ -516,18 +516,19 @@ class NoOffloadTest(HttpFilterCase):
         HttpFilterTest.test_keep_alive_connections_log_every_request)
 
 
+class NoOffloadTest(SameTransfers, HttpFilterCase):
+    """fulcrum-data --offload off: one TCP segment per packet, so requests
+    and bodies cross the filter in 1448-byte pieces."""
 
-class SyscallsTest(HttpFilterCase):
+    DATA_ARGS = ("--offload", "off")
+
+
+class SyscallsTest(SameTransfers, HttpFilterCase):
     """fulcrum-data --tun-io syscalls: the TUN queues' bursts with one
     read()/write() per packet instead of io_uring (the default), the same
     transfers and request logs as HttpFilterTest."""
 
     DATA_ARGS = ("--tun-io", "syscalls")
-    test_host_names_the_server_with_its_port = HttpFilterTest.test_host_names_the_server_with_its_port
-    test_transfers_through_a_longer_host = HttpFilterTest.test_transfers_through_a_longer_host
-    test_transfers_through_a_shorter_host = HttpFilterTest.test_transfers_through_a_shorter_host
-    test_keep_alive_connections_log_every_request = (
-        HttpFilterTest.test_keep_alive_connections_log_every_request)
 
 
 if __name__ == "__main__":
